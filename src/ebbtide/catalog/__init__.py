@@ -1,0 +1,1 @@
+"""catalog part (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""doctor part (see ARCHITECTURE.md)."""

@@ -1,0 +1,31 @@
+"""Errors a person reads: what is wrong, and a hint on what to do."""
+
+from __future__ import annotations
+
+
+class EbbtideError(Exception):
+    """Base error; `hint` is printed on its own line by the CLI."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class ConfigError(EbbtideError):
+    """A config file, key or value is wrong; raised at start, never mid-run."""
+
+
+class NotFound(EbbtideError):
+    """A thing named by id or key does not exist (or belongs to someone else)."""
+
+
+class IllegalTransition(EbbtideError):
+    """A lifecycle state change that the state machine does not allow."""
+
+
+class InvalidKey(EbbtideError):
+    """An object-store key that could escape its prefix or is otherwise unsafe."""

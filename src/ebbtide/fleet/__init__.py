@@ -1,0 +1,1 @@
+"""fleet part (see ARCHITECTURE.md)."""

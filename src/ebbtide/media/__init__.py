@@ -1,0 +1,1 @@
+"""media part (see ARCHITECTURE.md)."""

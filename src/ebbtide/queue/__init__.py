@@ -1,0 +1,1 @@
+"""queue part (see ARCHITECTURE.md)."""

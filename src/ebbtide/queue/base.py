@@ -1,0 +1,115 @@
+"""The `Queue` port: SQS semantics (leases, receive counts, dead letters, long polling).
+
+Every backend passes tests/queue/test_conformance.py. A message body is a JSON object with at
+least `job_id` and `kind`; a body that is not is dead-lettered with a reason on receive and never
+reaches a consumer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+REQUIRED_FIELDS = ("job_id", "kind")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One lease on one message. `receipt` identifies this lease, not the message."""
+
+    message_id: str
+    receipt: str
+    body: dict[str, Any]
+    receive_count: int
+    sent_at: float
+    leased_until: float = 0.0
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    visible: int
+    in_flight: int
+    delayed: int
+    dead: int
+    oldest_age: float | None = None  # seconds the oldest visible message has waited
+
+    @property
+    def backlog(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    body: str  # raw, as sent: it may be the very thing that was malformed
+    reason: str
+    receive_count: int
+    dead_at: float
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class BadMessage(ValueError):
+    """A body that no consumer can act on."""
+
+
+def encode_body(body: Mapping[str, Any] | str) -> str:
+    return body if isinstance(body, str) else json.dumps(dict(body), separators=(",", ":"))
+
+
+def decode_body(raw: str) -> dict[str, Any]:
+    """Parse and check a message body; raises BadMessage with a reason a person can read."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, TypeError) as e:
+        raise BadMessage(f"body is not valid JSON ({e.__class__.__name__}: {e})") from None
+    if not isinstance(value, dict):
+        raise BadMessage(f"body must be a JSON object, got {type(value).__name__}")
+    missing = [f for f in REQUIRED_FIELDS if not isinstance(value.get(f), str) or not value.get(f)]
+    if missing:
+        raise BadMessage(f"body is missing {', '.join(missing)} (every job needs job_id and kind)")
+    return value
+
+
+@runtime_checkable
+class Queue(Protocol):
+    """At-least-once job queue. Times are seconds; `lease` is the visibility timeout."""
+
+    max_receives: int
+
+    def send(self, body: Mapping[str, Any] | str, delay: float = 0, dedup_id: str | None = None) -> str:
+        """Enqueue; returns the message id. A repeated `dedup_id` returns the first id (5 min window)."""
+        ...
+
+    def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
+        """Lease up to `max_messages`; long-polls up to `wait` s and returns as soon as one arrives."""
+        ...
+
+    def extend(self, delivery: Delivery, lease: float) -> bool:
+        """Restart the lease from now; False if this lease is no longer the message's current one."""
+        ...
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Delete the message if `delivery` still holds it; False for a stale lease."""
+        ...
+
+    def release(self, delivery: Delivery, delay: float = 0) -> bool:
+        """Make the message visible again after `delay` s (0 = at once)."""
+        ...
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move a leased message to the dead letters now (a consumer's verdict)."""
+        ...
+
+    def stats(self) -> QueueStats: ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def redrive(self, message_ids: Sequence[str] | None = None) -> int:
+        """Move dead letters (all, or the named ones) back to the queue with a fresh receive count."""
+        ...
+
+    def purge(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""storage part (see ARCHITECTURE.md)."""

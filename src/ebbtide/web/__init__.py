@@ -1,0 +1,1 @@
+"""web part (see ARCHITECTURE.md)."""

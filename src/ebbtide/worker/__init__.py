@@ -1,0 +1,1 @@
+"""worker part (see ARCHITECTURE.md)."""
