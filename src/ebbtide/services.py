@@ -1,0 +1,50 @@
+"""The ports a process needs, opened once from the settings.
+
+`cli`, `web`, `worker` and `fleet` take a `Services` instead of opening backends themselves, so
+there is one way to go from a config to a queue, a catalog and a store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ebbtide.catalog.base import Catalog
+from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.config import Settings
+from ebbtide.queue.base import Queue
+from ebbtide.storage.base import ObjectStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    queue: Queue
+    catalog: Catalog
+    store: ObjectStore
+    clock: Clock
+
+    def close(self) -> None:
+        self.queue.close()
+        self.catalog.close()
+
+
+def public_base_url(settings: Settings) -> str:
+    """Where the web app is reached; the file store's signed URLs point there."""
+    if settings.web.public_url:
+        return settings.web.public_url.rstrip("/")
+    return f"http://{settings.web.host}:{settings.web.port}"
+
+
+def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
+    from ebbtide.catalog import open_catalog
+    from ebbtide.queue import open_queue
+    from ebbtide.storage import open_store
+
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    return Services(
+        settings=settings,
+        queue=open_queue(settings.queue, clock=clock),
+        catalog=open_catalog(settings.catalog.url, clock=clock),
+        store=open_store(settings.store, url_base=public_base_url(settings)),
+        clock=clock,
+    )
