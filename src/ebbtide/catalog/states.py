@@ -53,7 +53,7 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 WORKER_TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
-    W.BOOTING: frozenset({W.IDLE, W.BUSY, W.DRAINING, W.GONE}),
+    W.BOOTING: frozenset({W.BOOTING, W.IDLE, W.BUSY, W.DRAINING, W.GONE}),  # fleet-registered, then reports
     W.IDLE: frozenset({W.IDLE, W.BUSY, W.DRAINING, W.GONE}),
     W.BUSY: frozenset({W.BUSY, W.IDLE, W.DRAINING, W.GONE}),
     W.DRAINING: frozenset({W.DRAINING, W.GONE}),

@@ -16,7 +16,7 @@ _KEY_CHARS = re.compile(r"^[A-Za-z0-9._\-/=+@ ]+$")
 def validate_key(key: str) -> str:
     """Reject keys that could escape a prefix or a folder: `..`, absolute paths, odd characters."""
     if not key or len(key) > 1024:
-        raise InvalidKey(f"object key must be 1–1024 characters, got {len(key)}")
+        raise InvalidKey(f"object key must be 1-1024 characters, got {len(key)}")
     if key.startswith("/") or "\\" in key or "\x00" in key:
         raise InvalidKey(f"object key {key!r} must be relative and use '/' separators")
     parts = key.split("/")
@@ -76,3 +76,24 @@ class ObjectStore(Protocol):
     def signed_get_url(self, key: str, expires_in: float, filename: str | None = None) -> str: ...
 
     def signed_put_url(self, key: str, expires_in: float, content_type: str | None = None) -> str: ...
+
+
+@runtime_checkable
+class MultipartUploads(Protocol):
+    """Browser uploads of big files in parts, each PUT straight to a signed URL.
+
+    The caller starts an upload, hands the browser one signed URL per part, collects each part's
+    ETag from the PUT responses and completes (or aborts) with them. Both backends implement it.
+    """
+
+    def start_multipart(self, key: str, content_type: str | None = None) -> str:
+        """Returns the upload id."""
+        ...
+
+    def signed_part_url(self, key: str, upload_id: str, part_number: int, expires_in: float) -> str: ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """`parts` are (part number, ETag) in ascending part order."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...

@@ -1,0 +1,90 @@
+"""Bring a catalog database to the newest schema with Alembic, safely from many processes.
+
+Every process that opens the catalog runs `upgrade head`. Several starting at once (a fleet of
+local workers, the web app) must not race on a fresh database: SQLite takes an exclusive file
+lock beside the database, PostgreSQL a transaction-scoped advisory lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import URL
+
+from ebbtide.catalog.engine import READ_ONLY, is_sqlite, sqlite_path
+from ebbtide.errors import EbbtideError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+LOCK_TIMEOUT_S = 120.0
+_PG_LOCK_KEY = 0xEB_B7_1D_E0  # any constant shared by all ebbtide processes
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, url: URL) -> None:
+    """Run `alembic upgrade head` on `engine`; a no-op when the schema is already current."""
+    head = head_revision()
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        if current_revision(conn) == head:  # the common case: skip the lock entirely
+            conn.rollback()
+            return
+        conn.rollback()
+    path = sqlite_path(url) if is_sqlite(url) else None
+    lock = _file_lock(Path(f"{path}.migrate-lock")) if path else contextlib.nullcontext()
+    with lock, engine.connect() as conn:
+        if not is_sqlite(url):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        before = current_revision(conn)
+        command.upgrade(cfg, "head")
+        conn.commit()
+    if before != head:
+        log.info("catalog migrated", extra={"from_revision": before, "to_revision": head})
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EbbtideError(
+                        f"timed out after {timeout:.0f} s waiting for the catalog migration lock {path}",
+                        hint="another ebbtide process is migrating the catalog or hung; "
+                        "check for stuck processes",
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)

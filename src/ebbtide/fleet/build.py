@@ -1,0 +1,34 @@
+"""Wire a controller from the settings and open services (what `ebbtide scaler`/`up` run)."""
+
+from __future__ import annotations
+
+from ebbtide.fleet.controller import Controller
+from ebbtide.fleet.policies import policy_for
+from ebbtide.fleet.providers import Provider, provider_for
+from ebbtide.fleet.sources import CatalogFleetState, CatalogQueueSource
+from ebbtide.services import Services
+
+
+def build_controller(
+    services: Services, config_path: str | None = None, providers: dict[str, Provider] | None = None
+) -> Controller:
+    s = services.settings
+    fleet = s.fleet
+    chosen = dict(providers or {})
+    for pool in fleet.pools:
+        if pool.name not in chosen:
+            chosen[pool.name] = provider_for(pool, s, services.clock, config_path=config_path)
+    state = CatalogFleetState(services.catalog, tuple(p.name for p in fleet.pools))
+    return Controller(
+        fleet.pools,
+        chosen,
+        policy_for(fleet.policy),
+        CatalogQueueSource(services.queue, services.catalog, services.clock),
+        state,
+        state,
+        services.clock,
+        launch_budget=fleet.launch_budget,
+        interval=fleet.interval,
+        policy_name=fleet.policy.kind,
+        idle_grace=fleet.drain_idle_after,
+    )

@@ -1,0 +1,350 @@
+"""The reconcile loop: observe → decide (a pure policy) → act (providers, drains) → record why.
+
+Whatever the policy says, the controller keeps the fleet's safety rules: a busy worker is never
+retired (it is asked to drain and finishes its job), min/max/quota and the per-tick launch
+budget hold, static pools are never launched or retired, a pool whose launch fell short passes
+the shortfall to the next pool in the same tick (spot shortage → on-demand), instances found by
+the providers are adopted after a restart, and workers that never report within their pool's
+boot timeout are reaped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ebbtide.catalog.states import WorkerState
+from ebbtide.clock import Clock, SystemClock
+from ebbtide.config.sections import PoolConfig
+from ebbtide.fleet.model import LaunchFailure, Observation, PoolDecision, PoolView, WorkerView
+from ebbtide.fleet.policies import Policy
+from ebbtide.fleet.policies.common import LAUNCH_FAILURE_WINDOW, clamp
+from ebbtide.fleet.ports import DecisionRecorder, QueueSource, WorkerSource
+from ebbtide.fleet.providers.base import Instance, Provider
+
+log = logging.getLogger("ebbtide.fleet")
+
+
+@dataclass(frozen=True)
+class PoolOutcome:
+    """What one tick did to one pool (the decision after the controller's rules)."""
+
+    pool: str
+    desired: int
+    running: int
+    busy: int
+    launched: int = 0
+    retired: int = 0
+    drained: int = 0
+    reaped: int = 0
+    reason: str = ""
+
+
+@dataclass
+class _PoolState:
+    failures: deque[LaunchFailure] = field(default_factory=deque)
+    last_launch_at: float | None = None
+    last_retire_at: float | None = None
+    last_recorded: tuple[int, ...] | None = None
+
+
+class Controller:
+    def __init__(
+        self,
+        pools: Sequence[PoolConfig],
+        providers: Mapping[str, Provider],
+        policy: Policy,
+        queue_source: QueueSource,
+        workers: WorkerSource,
+        recorder: DecisionRecorder,
+        clock: Clock,
+        launch_budget: int = 4,
+        interval: float = 5.0,
+        policy_name: str = "deadline",
+        idle_grace: float = 60.0,
+        stale_after: float = 90.0,
+        record_all: bool = False,
+    ) -> None:
+        """`idle_grace`: an idle worker is retired only after idling this long (fleet.drain_idle_after).
+
+        `stale_after`: a worker silent this long no longer counts as capacity.
+        """
+        missing = [p.name for p in pools if p.name not in providers]
+        if missing:
+            from ebbtide.errors import ConfigError
+
+            raise ConfigError(f"no provider for pool(s) {', '.join(missing)}", hint="check fleet.pools")
+        self.pools = tuple(pools)
+        self.providers = dict(providers)
+        self.policy = policy
+        self.queue_source = queue_source
+        self.workers = workers
+        self.recorder = recorder
+        self.clock = clock
+        self.launch_budget = launch_budget
+        self.interval = interval
+        self.policy_name = policy_name
+        self.idle_grace = idle_grace
+        self.stale_after = stale_after
+        self.record_all = record_all
+        self.memory: Mapping[str, Any] = {}
+        self.last_outcomes: list[PoolOutcome] = []
+        self._state = {p.name: _PoolState() for p in pools}
+        self._idle_since: dict[str, float] = {}
+
+    # one tick ------------------------------------------------------------------------------------
+    def tick(self) -> list[PoolDecision]:
+        now = self.clock.now()
+        queue = self.queue_source.observe_queue()
+        by_pool = self._reconcile(now)
+        reaped = self._reap(now, by_pool)
+        views = tuple(self._view(p, by_pool.get(p.name, []), now) for p in self.pools)
+        obs = Observation(now, queue, views, self.workers.speeds(), self.memory)
+        decision = self.policy(obs)
+        self.memory = decision.memory
+        outcomes = self._act(now, obs, {d.pool: d for d in decision.pools}, reaped)
+        self.last_outcomes = outcomes
+        for o in outcomes:
+            self._record(now, o)
+        return [PoolDecision(o.pool, o.desired, o.reason) for o in outcomes]
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick every `interval` until `stop` is set; a failing tick is logged and retried."""
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # keep the loop alive across a flaky backend; the next tick retries
+                log.exception("fleet tick failed")
+            if isinstance(self.clock, SystemClock):
+                stop.wait(self.interval)
+            else:
+                self.clock.sleep(self.interval)
+
+    # observe -------------------------------------------------------------------------------------
+    def _reconcile(self, now: float) -> dict[str, list[WorkerView]]:
+        """Match catalog workers with provider inventory: adopt strangers, bury the vanished."""
+        by_pool: dict[str, list[WorkerView]] = {p.name: [] for p in self.pools}
+        for w in self.workers.workers():
+            if w.pool in by_pool and w.state != WorkerState.GONE:
+                by_pool[w.pool].append(w)
+        grace = max(2 * self.interval, 10.0)
+        for pool in self.pools:
+            if pool.provider == "static":
+                by_pool[pool.name] = [w for w in by_pool[pool.name] if now - w.last_seen <= self.stale_after]
+                continue
+            inventory = self.providers[pool.name].inventory()
+            known = by_pool[pool.name]
+            kept: list[WorkerView] = []
+            matched: set[str] = set()
+            for inst in inventory:
+                mine = [w for w in known if _matches(w, inst)]
+                if not mine:
+                    wid = inst.worker_id or inst.id
+                    self.workers.register(wid, pool.name, inst.id, pool.price_per_hour)
+                    log.info("adopted worker", extra={"pool": pool.name, "worker": wid, "instance": inst.id})
+                    t0 = inst.launched_at
+                    mine = [WorkerView(wid, pool.name, WorkerState.BOOTING, t0, t0, provider_id=inst.id,
+                                       pid=inst.pid)]
+                elif len(mine) > 1:  # a placeholder and the worker's own record: keep the reporting one
+                    mine.sort(key=lambda w: (w.state == WorkerState.BOOTING, -w.last_seen))
+                    for extra in mine[1:]:
+                        self.workers.mark_gone(extra.id)
+                        matched.add(extra.id)
+                    mine = mine[:1]
+                w = mine[0]
+                if w.provider_id is None:
+                    w = _with(w, provider_id=inst.id)
+                matched.add(w.id)
+                kept.append(w)
+            for w in known:
+                if w.id not in matched and now - w.started_at > grace:
+                    self.workers.mark_gone(w.id)
+                    log.info("worker vanished", extra={"pool": pool.name, "worker": w.id})
+                elif w.id not in matched:
+                    kept.append(w)
+            by_pool[pool.name] = kept
+        return by_pool
+
+    def _reap(self, now: float, by_pool: dict[str, list[WorkerView]]) -> dict[str, int]:
+        """Retire workers that never reported healthy within the pool's boot timeout (seed 002)."""
+        reaped: dict[str, int] = {}
+        for pool in self.pools:
+            if pool.provider == "static":
+                continue
+            late = [w for w in by_pool[pool.name]
+                    if w.state == WorkerState.BOOTING and now - w.started_at > pool.boot_timeout]
+            if not late:
+                continue
+            ids = [w.provider_id for w in late if w.provider_id]
+            if ids:
+                self.providers[pool.name].retire(ids)
+            for w in late:
+                self.workers.mark_gone(w.id)
+                log.warning("reaped worker that never reported", extra={"pool": pool.name, "worker": w.id})
+            gone = {w.id for w in late}
+            by_pool[pool.name] = [w for w in by_pool[pool.name] if w.id not in gone]
+            reaped[pool.name] = len(late)
+        return reaped
+
+    def _view(self, pool: PoolConfig, workers: list[WorkerView], now: float) -> PoolView:
+        st = self._state[pool.name]
+        while st.failures and st.failures[0].at < now - LAUNCH_FAILURE_WINDOW:
+            st.failures.popleft()
+        for w in workers:
+            if w.state == WorkerState.IDLE and not w.busy:
+                self._idle_since.setdefault(w.id, now)
+            else:
+                self._idle_since.pop(w.id, None)
+        return PoolView(pool, tuple(workers), 0, tuple(st.failures), st.last_launch_at, st.last_retire_at)
+
+    # act -----------------------------------------------------------------------------------------
+    def _act(
+        self, now: float, obs: Observation, wanted: dict[str, PoolDecision], reaped: dict[str, int]
+    ) -> list[PoolOutcome]:
+        budget = self.launch_budget
+        carry = 0
+        out: list[PoolOutcome] = []
+        for view in obs.pools:
+            dec = wanted.get(view.name) or PoolDecision(view.name, view.running, "policy said nothing")
+            live = list(view.live)
+            busy = view.busy
+            if view.static:
+                out.append(PoolOutcome(view.name, len(live), len(live), busy, reason=dec.reason,
+                                       reaped=reaped.get(view.name, 0)))
+                continue
+            cfg = view.config
+            desired = clamp(view, dec.desired + carry)
+            reason = dec.reason + (f"; +{carry} from a pool whose launch fell short" if carry else "")
+            carry = 0
+            launched = retired = drained = 0
+            if desired > len(live):
+                need = desired - len(live)
+                undrained = self._undrain(view, need)
+                need -= undrained
+                if undrained:
+                    reason += f"; drain cancelled for {undrained}"
+                not_gone = sum(1 for w in view.workers if w.state != WorkerState.GONE)
+                room = (cfg.quota - not_gone) if cfg.quota is not None else need
+                n = max(0, min(need, budget, room))
+                if n < need:
+                    why = "launch budget" if n == budget else "quota"
+                    reason += f"; {need - n} launch(es) deferred by the {why}"
+                if n:
+                    launched, short, err = self._launch(view, n, now)
+                    budget -= launched
+                    if short:
+                        carry = short
+                        reason += f"; launch fell short by {short}: {err}"
+            elif desired < len(live):
+                retired, drained, held = self._shrink(view, len(live) - desired, now)
+                if held:
+                    reason += f"; {held} idle worker(s) kept until idle {self.idle_grace:g}s"
+            running = len(live) + launched - retired
+            out.append(PoolOutcome(view.name, desired, running, busy, launched, retired, drained,
+                                   reaped.get(view.name, 0), reason))
+        return out
+
+    def _undrain(self, view: PoolView, need: int) -> int:
+        """A worker asked to drain that is still working is cheaper to keep than a new launch."""
+        back = [w for w in view.workers if w.drain and w.state in (WorkerState.IDLE, WorkerState.BUSY)][:need]
+        for w in back:
+            self.workers.set_drain(w.id, False)
+        return len(back)
+
+    def _launch(self, view: PoolView, n: int, now: float) -> tuple[int, int, str | None]:
+        provider = self.providers[view.name]
+        try:
+            res = provider.launch(n)
+        except Exception as e:  # a provider bug or outage is a launch failure, not a crash
+            log.exception("launch failed", extra={"pool": view.name})
+            res_launched, short, err = 0, n, f"{e.__class__.__name__}: {e}"
+            self._state[view.name].failures.append(LaunchFailure(now, err, n, 0))
+            return res_launched, short, err
+        for inst in res.instances:
+            self.workers.register(inst.worker_id or inst.id, view.name, inst.id, view.config.price_per_hour)
+        st = self._state[view.name]
+        if res.launched:
+            st.last_launch_at = now
+        if res.short:
+            err = res.error or "provider launched fewer than asked"
+            st.failures.append(LaunchFailure(now, err, n, res.launched))
+            log.warning("launch fell short", extra={"pool": view.name, "asked": n, "got": res.launched,
+                                                     "error": err})
+            return res.launched, res.short, err
+        log.info("launched", extra={"pool": view.name, "count": res.launched})
+        return res.launched, 0, None
+
+    def _shrink(self, view: PoolView, surplus: int, now: float) -> tuple[int, int, int]:
+        """Remove `surplus` workers: idle ones are retired, busy ones only asked to drain."""
+        provider = self.providers[view.name]
+        idle = [w for w in view.live if not w.busy and w.state == WorkerState.IDLE]
+        idle.sort(key=lambda w: self._idle_since.get(w.id, now))
+        ripe = [w for w in idle if now - self._idle_since.get(w.id, now) >= self.idle_grace]
+        busy = sorted((w for w in view.live if w.busy), key=lambda w: w.progress)
+        held = min(surplus, len(idle)) - min(surplus, len(ripe))
+        pick_idle = ripe[:surplus]
+        # busy workers are drained only when idle ones cannot make up the surplus
+        pick_busy = busy[: max(0, surplus - len(idle))]
+        retired = drained = 0
+        if pick_idle:
+            still_idle = self._still_idle({w.id for w in pick_idle})
+            by_instance = {w.provider_id: w for w in pick_idle if w.provider_id and w.id in still_idle}
+            done: list[str] = []
+            if provider.retires_specific and by_instance:
+                done = provider.retire(list(by_instance))
+            for pid in done:
+                self.workers.mark_gone(by_instance[pid].id)
+                self._idle_since.pop(by_instance[pid].id, None)
+            retired = len(done)
+            for w in pick_idle:
+                if w.provider_id not in done:
+                    self.workers.set_drain(w.id, True)
+                    drained += 1
+        for w in pick_busy:
+            self.workers.set_drain(w.id, True)
+            drained += 1
+        if retired:
+            self._state[view.name].last_retire_at = now
+            log.info("retired idle workers", extra={"pool": view.name, "count": retired})
+        return retired, drained, held
+
+    def _still_idle(self, ids: set[str]) -> set[str]:
+        """Re-read just before retiring: a worker may have leased a job since the observation."""
+        return {w.id for w in self.workers.workers()
+                if w.id in ids and w.state == WorkerState.IDLE and not w.busy}
+
+    # record --------------------------------------------------------------------------------------
+    def _record(self, now: float, o: PoolOutcome) -> None:
+        st = self._state[o.pool]
+        key = (o.desired, o.running, o.busy, o.launched, o.retired, o.drained, o.reaped)
+        if not self.record_all and key == st.last_recorded:
+            return
+        st.last_recorded = key
+        reason = o.reason
+        if o.drained > 0:
+            reason += f"; drain asked of {o.drained}"
+        if o.reaped:
+            reason += f"; reaped {o.reaped} that never reported"
+        self.recorder.record(o.pool, self.policy_name, o.desired, o.running, o.busy,
+                             o.launched, o.retired, reason, now)
+        log.info("fleet decision", extra={"pool": o.pool, "desired": o.desired, "running": o.running,
+                                          "busy": o.busy, "launched": o.launched, "retired": o.retired,
+                                          "reason": reason})
+
+
+def _matches(w: WorkerView, inst: Instance) -> bool:
+    return (
+        w.id == inst.worker_id
+        or (w.provider_id is not None and w.provider_id == inst.id)
+        or (inst.pid is not None and w.pid == inst.pid)
+    )
+
+
+def _with(w: WorkerView, **changes: Any) -> WorkerView:
+    from dataclasses import replace
+
+    return replace(w, **changes)

@@ -1,0 +1,48 @@
+"""A point-in-time picture of queue and fleet for `ebbtide status` (and anything else that shows it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ebbtide.catalog.records import WorkerRecord
+from ebbtide.catalog.states import WorkerState
+from ebbtide.config import PoolConfig
+from ebbtide.queue.base import QueueStats
+from ebbtide.services import Services
+
+
+@dataclass(frozen=True)
+class PoolLine:
+    name: str
+    provider: str
+    desired: int | None  # last recorded decision; None before the first
+    running: int
+    busy: int
+    minimum: int
+    maximum: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    queue: QueueStats
+    pools: tuple[PoolLine, ...]
+    workers: tuple[WorkerRecord, ...]
+
+
+def take_snapshot(services: Services) -> Snapshot:
+    catalog = services.catalog
+    workers = tuple(w for w in catalog.list_workers() if w.state != WorkerState.GONE)
+    last: dict[str, tuple[int, str]] = {}
+    for d in catalog.recent_decisions(limit=200):  # newest first
+        last.setdefault(d.pool, (d.desired, d.reason))
+    pools = tuple(_line(p, workers, last) for p in services.settings.fleet.pools)
+    return Snapshot(services.clock.now(), services.queue.stats(), pools, workers)
+
+
+def _line(p: PoolConfig, workers: tuple[WorkerRecord, ...], last: dict[str, tuple[int, str]]) -> PoolLine:
+    mine = [w for w in workers if w.pool == p.name and w.state != WorkerState.DRAINING and not w.drain]
+    busy = sum(1 for w in mine if w.state == WorkerState.BUSY or w.job_id)
+    desired, reason = last.get(p.name, (None, ""))
+    return PoolLine(p.name, p.provider, desired, len(mine), busy, p.min, p.max, reason)

@@ -1,0 +1,84 @@
+"""The controller's ports backed by the real queue and catalog."""
+
+from __future__ import annotations
+
+import statistics
+
+from ebbtide.catalog.base import Catalog
+from ebbtide.catalog.records import WorkerRecord
+from ebbtide.catalog.states import JobState
+from ebbtide.clock import Clock
+from ebbtide.fleet.model import QueueView, WorkerView
+from ebbtide.queue.base import Queue
+
+ARRIVAL_WINDOW = 900.0  # seconds of job creations the arrival rate is taken over
+
+
+class CatalogQueueSource:
+    """Queue depth from the queue; media seconds and arrivals from the catalog's job rows."""
+
+    def __init__(self, queue: Queue, catalog: Catalog, clock: Clock, window: float = ARRIVAL_WINDOW) -> None:
+        self.queue, self.catalog, self.clock, self.window = queue, catalog, clock, window
+
+    def observe_queue(self) -> QueueView:
+        stats = self.queue.stats()
+        now = self.clock.now()
+        queued = self.catalog.list_jobs(state=JobState.QUEUED)
+        running = self.catalog.list_jobs(state=JobState.RUNNING)
+        known_q = [j.work_seconds for j in queued if j.work_seconds]
+        known_r = [j.work_seconds * (1 - j.progress) for j in running if j.work_seconds]
+        recent = [j for j in (*queued, *running) if j.created_at >= now - self.window]
+        done = self.catalog.list_jobs(state=JobState.SUCCEEDED, limit=200)
+        recent += [j for j in done if j.created_at >= now - self.window]
+        return QueueView.from_stats(
+            stats,
+            waiting_work_seconds=float(sum(known_q)),
+            running_work_seconds=float(sum(known_r)),
+            waiting_unknown=max(0, stats.visible + stats.delayed - len(known_q)),
+            running_unknown=max(0, stats.in_flight - len(known_r)),
+            arrival_rate=len(recent) / self.window,
+        )
+
+
+def worker_view(rec: WorkerRecord, job_seconds: float | None = None) -> WorkerView:
+    return WorkerView(
+        id=rec.id, pool=rec.pool, state=rec.state, started_at=rec.started_at, last_seen=rec.last_seen,
+        job_id=rec.job_id, progress=rec.progress, job_work_seconds=job_seconds, drain=rec.drain,
+        provider_id=rec.provider_id, pid=rec.pid,
+    )
+
+
+class CatalogFleetState:
+    """Workers, measured speeds and decision records, all in the catalog."""
+
+    def __init__(self, catalog: Catalog, pools: tuple[str, ...] = ()) -> None:
+        self.catalog = catalog
+        self.pools = pools
+
+    def workers(self) -> list[WorkerView]:
+        running = {j.id: j.work_seconds for j in self.catalog.list_jobs(state=JobState.RUNNING)}
+        return [worker_view(r, running.get(r.job_id) if r.job_id else None)
+                for r in self.catalog.list_workers()]
+
+    def speeds(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pool in self.pools:
+            s = [v for v in self.catalog.recent_speeds(pool) if v > 0]
+            if s:
+                out[pool] = statistics.median(s)
+        return out
+
+    def register(self, worker_id: str, pool: str, provider_id: str | None, price_per_hour: float) -> None:
+        self.catalog.register_worker(worker_id, pool, provider_id, price_per_hour)
+
+    def set_drain(self, worker_id: str, drain: bool = True) -> None:
+        self.catalog.set_drain(worker_id, drain)
+
+    def mark_gone(self, worker_id: str) -> None:
+        self.catalog.mark_worker_gone(worker_id)
+
+    def record(
+        self, pool: str, policy: str, desired: int, running: int, busy: int,
+        launched: int, retired: int, reason: str, at: float,
+    ) -> None:
+        self.catalog.record_decision(pool, policy, desired, running, busy, launched, retired, reason, at=at)

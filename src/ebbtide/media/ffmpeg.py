@@ -1,0 +1,142 @@
+"""Locating ffmpeg and running it with progress, cancellation and a bounded log tail."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ebbtide.media.errors import FfmpegFailed, MediaError, TranscodeCancelled
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "EBBTIDE_FFMPEG"
+
+
+def ffmpeg_path() -> str:
+    """The ffmpeg binary: `EBBTIDE_FFMPEG` if set, else the one shipped in the imageio-ffmpeg wheel.
+
+    The wheel's build has libx264, NVENC and libvmaf, so no system ffmpeg is needed.
+    """
+    override = os.environ.get(ENV_VAR)
+    if override:
+        if not Path(override).is_file() or not os.access(override, os.X_OK):
+            raise MediaError(
+                f"{ENV_VAR}={override} is not an executable file",
+                hint=f"unset {ENV_VAR} to use the ffmpeg from the imageio-ffmpeg wheel",
+            )
+        return override
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:  # pragma: no cover - it is a hard dependency
+        raise MediaError("imageio-ffmpeg is not installed", hint="pip install imageio-ffmpeg") from e
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    on_line: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+    what: str = "ffmpeg",
+) -> None:
+    """Run ffmpeg with `args`; stdout lines (e.g. `-progress pipe:1`) go to `on_line`.
+
+    The cancel event is polled every 50 ms, so a cancelled run dies well within a second.
+    Stderr is drained on its own thread (a full pipe would block ffmpeg) and its tail
+    becomes the error message when ffmpeg fails.
+    """
+    cmd = [ffmpeg_path(), "-hide_banner", "-nostdin", *args]
+    log.debug("ffmpeg start", extra={"cmd": " ".join(cmd), "what": what})
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+    tail: deque[str] = deque(maxlen=25)
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            tail.append(line.rstrip())
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if on_line is not None:
+                try:
+                    on_line(line.rstrip("\n"))
+                except Exception:  # a broken callback must not wedge ffmpeg's pipe
+                    log.exception("progress callback failed", extra={"what": what})
+
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_stderr, read_stdout)]
+    for t in readers:
+        t.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if cancel is not None and cancel.is_set():
+                _kill(proc)
+                raise TranscodeCancelled(f"{what} was cancelled", hint="the job may be retried")
+            if deadline is not None and time.monotonic() > deadline:
+                _kill(proc)
+                raise MediaError(f"{what} took longer than {timeout:.0f} s and was stopped")
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
+        for t in readers:
+            t.join(timeout=2)
+    if proc.returncode != 0:
+        detail = _summarise(tail)
+        raise FfmpegFailed(
+            f"{what} failed (exit {proc.returncode}): {detail}",
+            hint="the input may be damaged or in an unsupported format",
+        )
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail in practice
+        log.error("ffmpeg did not die after SIGKILL", extra={"pid": proc.pid})
+
+
+def _summarise(tail: deque[str]) -> str:
+    lines = [ln for ln in tail if ln.strip()]
+    return " | ".join(lines[-4:]) if lines else "no output"
+
+
+@functools.lru_cache(maxsize=4)
+def nvenc_works(binary: str | None = None) -> bool:
+    """True only if h264_nvenc really encodes a few frames here (listing encoders proves nothing).
+
+    Cached per binary: the probe costs ~0.1 s on a machine without a GPU, more with one.
+    """
+    cmd = [
+        binary or ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-f", "lavfi", "-i", "testsrc2=size=256x144:rate=30:duration=0.2",
+        "-c:v", "h264_nvenc", "-frames:v", "5", "-f", "null", "-",
+    ]  # fmt: skip
+    try:
+        res = subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    ok = res.returncode == 0
+    log.info("nvenc probe", extra={"nvenc": ok})
+    return ok

@@ -1,0 +1,340 @@
+"""The embedded default queue: one SQLite file, safe across threads and processes, no server.
+
+Durability: WAL with `synchronous=NORMAL` — a commit survives a process crash at once and a power
+loss after the next checkpoint, which is SQLite's own recommendation for WAL and what makes a
+thousand jobs a second possible without a server.
+
+Every process opens its own connection (a `SqliteQueue` must not cross `fork`); leasing runs
+inside `BEGIN IMMEDIATE`, so two consumers never take the same message. Each lease gets its own
+receipt, and `ack`/`extend`/`release`/`dead_letter` match on it: a consumer whose lease lapsed
+and whose message was re-leased by another gets False and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+
+log = logging.getLogger(__name__)
+
+DEDUP_WINDOW = 300.0
+POLL_MIN, POLL_MAX = 0.01, 0.05  # long-poll DB interval: 10 ms, backing off to 50 ms
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    receipt TEXT,
+    receive_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    receive_count INTEGER NOT NULL,
+    dead_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_by_queue ON dead_letters (queue, dead_at);
+CREATE TABLE IF NOT EXISTS dedup (
+    queue TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+);
+"""
+
+# Same-process senders wake same-process long pollers at once; other processes are seen by polling.
+_wakeups: dict[str, threading.Condition] = {}
+_wakeups_lock = threading.Lock()
+
+
+def _wakeup_for(path: str) -> threading.Condition:
+    with _wakeups_lock:
+        return _wakeups.setdefault(path, threading.Condition())
+
+
+def exhausted_reason(receive_count: int, max_receives: int) -> str:
+    return f"received {receive_count} times (max_receives={max_receives})"
+
+
+class SqliteQueue:
+    def __init__(
+        self,
+        path: str | Path,
+        name: str = "jobs",
+        max_receives: int = 5,
+        clock: Clock = SYSTEM_CLOCK,
+        busy_timeout_ms: int = 30_000,
+    ) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.max_receives = max_receives
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._wakeup = _wakeup_for(str(self.path))
+        self._db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+        )
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._tx() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front (no upgrade deadlock)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One statement in its own implicit transaction; returns the rows it changed."""
+        with self._lock:
+            return int(self._db.execute(sql, params).rowcount)
+
+    def _notify(self) -> None:
+        with self._wakeup:
+            self._wakeup.notify_all()
+
+    # -- producer -------------------------------------------------------------------------------
+
+    def send(self, body: Mapping[str, Any] | str, delay: float = 0, dedup_id: str | None = None) -> str:
+        raw = encode_body(body)
+        now = self.clock.now()
+        if dedup_id is None:  # the hot path: one statement, no explicit transaction
+            message_id = uuid.uuid4().hex
+            self._write(
+                "INSERT INTO messages (id, queue, body, sent_at, visible_at) VALUES (?,?,?,?,?)",
+                (message_id, self.name, raw, now, now + max(0.0, delay)),
+            )
+            self._notify()
+            return message_id
+        with self._tx() as db:
+            if dedup_id is not None:
+                row = db.execute(
+                    "SELECT message_id FROM dedup WHERE queue=? AND dedup_id=? AND created_at>?",
+                    (self.name, dedup_id, now - DEDUP_WINDOW),
+                ).fetchone()
+                if row:
+                    return str(row[0])
+            message_id = uuid.uuid4().hex
+            db.execute(
+                "INSERT INTO messages (id, queue, body, sent_at, visible_at) VALUES (?,?,?,?,?)",
+                (message_id, self.name, raw, now, now + max(0.0, delay)),
+            )
+            if dedup_id is not None:
+                db.execute(
+                    "DELETE FROM dedup WHERE queue=? AND created_at<=?", (self.name, now - DEDUP_WINDOW)
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO dedup (queue, dedup_id, message_id, created_at) VALUES (?,?,?,?)",
+                    (self.name, dedup_id, message_id, now),
+                )
+        self._notify()
+        return message_id
+
+    # -- consumer -------------------------------------------------------------------------------
+
+    def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
+        got = self._lease(lease, max_messages)
+        if got or wait <= 0:
+            return got
+        # Two deadlines: the injected clock's, and a real one so a frozen VirtualClock cannot hang us.
+        deadline = self.clock.monotonic() + wait
+        real_deadline = time.monotonic() + wait
+        interval = POLL_MIN
+        while True:
+            remaining = min(deadline - self.clock.monotonic(), real_deadline - time.monotonic())
+            if remaining <= 0:
+                return []
+            with self._wakeup:
+                self._wakeup.wait(min(interval, remaining))
+            got = self._lease(lease, max_messages)
+            if got:
+                return got
+            interval = min(POLL_MAX, interval * 1.5)
+
+    def _lease(self, lease: float, max_messages: int) -> list[Delivery]:
+        with self._lock:
+            # Look before taking the write lock, so idle pollers do not queue behind producers.
+            if not self._db.execute(
+                "SELECT 1 FROM messages WHERE queue=? AND visible_at<=? LIMIT 1",
+                (self.name, self.clock.now()),
+            ).fetchone():
+                return []
+        out: list[Delivery] = []
+        with self._tx() as db:
+            buried = True
+            while len(out) < max_messages and buried:  # a round that buried nothing has seen all it can
+                buried = False
+                now = self.clock.now()
+                rows = db.execute(
+                    "SELECT id, body, sent_at, receive_count FROM messages"
+                    " WHERE queue=? AND visible_at<=? ORDER BY visible_at, seq LIMIT ?",
+                    (self.name, now, max_messages - len(out)),
+                ).fetchall()
+                if not rows:
+                    break
+                for message_id, raw, sent_at, count in rows:
+                    if count >= self.max_receives:
+                        self._bury(db, message_id, exhausted_reason(count, self.max_receives), now)
+                        buried = True
+                        continue
+                    try:
+                        body = decode_body(raw)
+                    except BadMessage as e:
+                        self._bury(db, message_id, str(e), now)
+                        buried = True
+                        continue
+                    receipt = uuid.uuid4().hex
+                    until = now + lease
+                    db.execute(
+                        "UPDATE messages SET receipt=?, visible_at=?, receive_count=receive_count+1"
+                        " WHERE id=?",
+                        (receipt, until, message_id),
+                    )
+                    out.append(Delivery(message_id, receipt, body, count + 1, sent_at, until))
+        return out
+
+    def _bury(self, db: sqlite3.Connection, message_id: str, reason: str, now: float) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO dead_letters (id, queue, body, reason, receive_count, dead_at)"
+            " SELECT id, queue, body, ?, receive_count, ? FROM messages WHERE id=?",
+            (reason, now, message_id),
+        )
+        db.execute("DELETE FROM messages WHERE id=?", (message_id,))
+        log.warning(
+            "dead-lettered message", extra={"queue": self.name, "message_id": message_id, "reason": reason}
+        )
+
+    def _held(self, delivery: Delivery) -> tuple[str, str]:
+        return (delivery.message_id, delivery.receipt)
+
+    def extend(self, delivery: Delivery, lease: float) -> bool:
+        return (
+            self._write(
+                "UPDATE messages SET visible_at=? WHERE id=? AND receipt=?",
+                (self.clock.now() + lease, *self._held(delivery)),
+            )
+            == 1
+        )
+
+    def ack(self, delivery: Delivery) -> bool:
+        return self._write("DELETE FROM messages WHERE id=? AND receipt=?", self._held(delivery)) == 1
+
+    def release(self, delivery: Delivery, delay: float = 0) -> bool:
+        ok = (
+            self._write(
+                "UPDATE messages SET visible_at=?, receipt=NULL WHERE id=? AND receipt=?",
+                (self.clock.now() + max(0.0, delay), *self._held(delivery)),
+            )
+            == 1
+        )
+        if ok and delay <= 0:
+            self._notify()
+        return ok
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT 1 FROM messages WHERE id=? AND receipt=?", self._held(delivery)
+            ).fetchone()
+            if not row:
+                return False
+            self._bury(db, delivery.message_id, reason, self.clock.now())
+            return True
+
+    # -- operators ------------------------------------------------------------------------------
+
+    def stats(self) -> QueueStats:
+        now = self.clock.now()
+        with self._lock:
+            visible, in_flight, delayed, oldest = self._db.execute(
+                "SELECT"
+                " COALESCE(SUM(visible_at<=?1), 0),"
+                " COALESCE(SUM(visible_at>?1 AND receipt IS NOT NULL), 0),"
+                " COALESCE(SUM(visible_at>?1 AND receipt IS NULL), 0),"
+                " MIN(CASE WHEN visible_at<=?1 THEN sent_at END)"
+                " FROM messages WHERE queue=?2",
+                (now, self.name),
+            ).fetchone()
+            (dead,) = self._db.execute(
+                "SELECT COUNT(*) FROM dead_letters WHERE queue=?", (self.name,)
+            ).fetchone()
+        return QueueStats(
+            visible=int(visible),
+            in_flight=int(in_flight),
+            delayed=int(delayed),
+            dead=int(dead),
+            oldest_age=None if oldest is None else max(0.0, now - float(oldest)),
+        )
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, body, reason, receive_count, dead_at FROM dead_letters"
+                " WHERE queue=? ORDER BY dead_at, id LIMIT ?",
+                (self.name, limit),
+            ).fetchall()
+        return [DeadLetter(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows]
+
+    def redrive(self, message_ids: Sequence[str] | None = None) -> int:
+        now = self.clock.now()
+        with self._tx() as db:
+            if message_ids is None:
+                ids = [r[0] for r in db.execute("SELECT id FROM dead_letters WHERE queue=?", (self.name,))]
+            else:
+                ids = list(message_ids)
+            moved = 0
+            for message_id in ids:
+                cur = db.execute(
+                    "INSERT INTO messages (id, queue, body, sent_at, visible_at)"
+                    " SELECT id, queue, body, ?, ? FROM dead_letters WHERE id=? AND queue=?",
+                    (now, now, message_id, self.name),
+                )
+                if cur.rowcount:
+                    db.execute("DELETE FROM dead_letters WHERE id=?", (message_id,))
+                    moved += 1
+        if moved:
+            self._notify()
+        return moved
+
+    def purge(self) -> None:
+        with self._tx() as db:
+            for table in ("messages", "dead_letters", "dedup"):
+                db.execute(f"DELETE FROM {table} WHERE queue=?", (self.name,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteQueue({str(self.path)!r}, name={self.name!r})"

@@ -1,0 +1,325 @@
+"""Amazon SQS (or any SQS-compatible endpoint) as the job queue, through boto3.
+
+Opening creates the queue and `<name>-dlq` if they are missing, with a RedrivePolicy
+(maxReceiveCount = max_receives) so SQS itself moves a message that keeps failing. Receives
+long-poll with WaitTimeSeconds and lease with VisibilityTimeout; SQS counts whole seconds, so
+leases, waits and delays are rounded up.
+
+Stale acks, per backend (a consumer whose lease lapsed and whose message another consumer
+re-leased, then acks with its old receipt):
+- sqlite, redis, postgres: every lease has its own receipt; a stale ack/extend/release returns
+  False and changes nothing.
+- sqs: AWS documents that deleting with an older receipt handle "succeeds, but the message
+  might not be deleted" — i.e. unreliable either way. moto (the test server) deletes it. This
+  backend cannot tell and returns True. The guard is the catalog's completion ledger: the first
+  finished attempt wins, so a redelivered job that finds itself already done just acks.
+
+What SQS cannot do, stated rather than faked:
+- `stats().oldest_age` is None: SQS exposes ApproximateAgeOfOldestMessage only via CloudWatch.
+- `send(dedup_id=…)` on a standard queue is de-duplicated within this process only (5 min);
+  standard queues have no server-side de-duplication.
+- `dead_letters()` has to receive from the DLQ to look; it hides what it saw for a moment and
+  makes it visible again at once, so two operators listing at the same instant may each see part.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.errors import ConfigError, EbbtideError
+from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.queue.sqlite import DEDUP_WINDOW, exhausted_reason
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 20  # SQS's long-poll ceiling
+MAX_DELAY = 900
+BATCH = 10  # SQS's per-call ceiling
+_STALE_CODES = {
+    "ReceiptHandleIsInvalid",
+    "AWS.SimpleQueueService.ReceiptHandleIsInvalid",
+    "InvalidParameterValue",
+    "MessageNotInflight",
+    "AWS.SimpleQueueService.MessageNotInflight",
+}
+_MISSING_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+_SYSTEM_ATTRS = ["ApproximateReceiveCount", "SentTimestamp"]
+
+
+def _seconds(value: float) -> int:
+    return max(0, math.ceil(value))
+
+
+def _code(e: ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Code", ""))
+
+
+class SqsQueue:
+    def __init__(
+        self,
+        name: str,
+        max_receives: int = 5,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        client: Any = None,
+    ) -> None:
+        if len(name) > 76:
+            raise ConfigError(
+                f"SQS queue name {name!r} is too long", hint="at most 76 characters (80 with -dlq)"
+            )
+        self.name = name
+        self.max_receives = max_receives
+        self.clock = clock
+        self.client = client or boto3.client(
+            "sqs",
+            endpoint_url=endpoint_url,
+            region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )
+        self._dedup: dict[str, tuple[str, float]] = {}
+        self._dedup_lock = threading.Lock()
+        self.dlq_url = self._ensure(f"{name}-dlq", {})
+        dlq_arn = self.client.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+        self.url = self._ensure(name, {"RedrivePolicy": policy})
+
+    def _ensure(self, name: str, attributes: dict[str, str]) -> str:
+        """Return the queue's URL, creating it with `attributes` if missing (an existing one is kept)."""
+        try:
+            url = str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
+        except ClientError as e:
+            if _code(e) not in _MISSING_CODES:
+                raise
+            url = str(self.client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+            log.info("created SQS queue", extra={"queue": name})
+            return url
+        if attributes.get("RedrivePolicy"):
+            current = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+            if not current.get("Attributes", {}).get("RedrivePolicy"):
+                self.client.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+                log.info("added a redrive policy to SQS queue", extra={"queue": name})
+        return url
+
+    # -- producer -------------------------------------------------------------------------------
+
+    def send(self, body: Mapping[str, Any] | str, delay: float = 0, dedup_id: str | None = None) -> str:
+        if delay > MAX_DELAY:
+            raise EbbtideError(
+                f"SQS delays are at most {MAX_DELAY} s, got {delay}", hint="release later instead"
+            )
+        now = self.clock.now()
+        if dedup_id is not None:
+            with self._dedup_lock:
+                self._dedup = {k: v for k, v in self._dedup.items() if v[1] > now - DEDUP_WINDOW}
+                if dedup_id in self._dedup:
+                    return self._dedup[dedup_id][0]
+        resp = self.client.send_message(
+            QueueUrl=self.url, MessageBody=encode_body(body), DelaySeconds=_seconds(delay)
+        )
+        message_id = str(resp["MessageId"])
+        if dedup_id is not None:
+            with self._dedup_lock:
+                self._dedup.setdefault(dedup_id, (message_id, now))
+                message_id = self._dedup[dedup_id][0]
+        return message_id
+
+    # -- consumer -------------------------------------------------------------------------------
+
+    def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
+        deadline = self.clock.monotonic() + wait
+        for _ in range(100):  # each empty-handed round buried at least one message; bound it anyway
+            remaining = max(0.0, deadline - self.clock.monotonic())
+            resp = self.client.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=max(1, min(BATCH, max_messages)),
+                WaitTimeSeconds=min(MAX_WAIT, _seconds(remaining)),
+                VisibilityTimeout=_seconds(lease),
+                MessageSystemAttributeNames=_SYSTEM_ATTRS,
+                MessageAttributeNames=["All"],
+            )
+            messages = resp.get("Messages", [])
+            out = [d for d in (self._accept(m, lease) for m in messages) if d is not None]
+            if out or not messages:
+                return out
+        return []
+
+    def _accept(self, m: dict[str, Any], lease: float) -> Delivery | None:
+        attrs = m.get("Attributes", {})
+        count = int(attrs.get("ApproximateReceiveCount", "1"))
+        sent_at = int(attrs.get("SentTimestamp", "0")) / 1000
+        raw = str(m.get("Body", ""))
+        if count > self.max_receives:
+            self._bury(
+                m["MessageId"],
+                m["ReceiptHandle"],
+                raw,
+                exhausted_reason(count - 1, self.max_receives),
+                count - 1,
+            )
+            return None
+        try:
+            body = decode_body(raw)
+        except BadMessage as e:
+            self._bury(m["MessageId"], m["ReceiptHandle"], raw, str(e), count)
+            return None
+        return Delivery(m["MessageId"], m["ReceiptHandle"], body, count, sent_at, self.clock.now() + lease)
+
+    def _bury(self, message_id: str, receipt: str, raw: str, reason: str, count: int) -> bool:
+        """Copy to the DLQ with the reason, then delete: a crash in between duplicates, never loses."""
+        self.client.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=raw or "(empty)",
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason[:1000]},
+                "original_id": {"DataType": "String", "StringValue": message_id},
+                "receive_count": {"DataType": "Number", "StringValue": str(count)},
+                "dead_at": {"DataType": "Number", "StringValue": repr(self.clock.now())},
+            },
+        )
+        log.warning(
+            "dead-lettered message", extra={"queue": self.name, "message_id": message_id, "reason": reason}
+        )
+        return self._call(self.client.delete_message, QueueUrl=self.url, ReceiptHandle=receipt)
+
+    def _call(self, fn: Any, **kwargs: Any) -> bool:
+        try:
+            fn(**kwargs)
+        except ClientError as e:
+            if _code(e) in _STALE_CODES:
+                return False
+            raise
+        return True
+
+    def extend(self, delivery: Delivery, lease: float) -> bool:
+        return self._call(
+            self.client.change_message_visibility,
+            QueueUrl=self.url,
+            ReceiptHandle=delivery.receipt,
+            VisibilityTimeout=_seconds(lease),
+        )
+
+    def ack(self, delivery: Delivery) -> bool:
+        return self._call(self.client.delete_message, QueueUrl=self.url, ReceiptHandle=delivery.receipt)
+
+    def release(self, delivery: Delivery, delay: float = 0) -> bool:
+        return self._call(
+            self.client.change_message_visibility,
+            QueueUrl=self.url,
+            ReceiptHandle=delivery.receipt,
+            VisibilityTimeout=_seconds(delay),
+        )
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        return self._bury(
+            delivery.message_id, delivery.receipt, encode_body(delivery.body), reason, delivery.receive_count
+        )
+
+    # -- operators ------------------------------------------------------------------------------
+
+    def _counts(self, url: str) -> dict[str, int]:
+        attrs = self.client.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return {k: int(v) for k, v in attrs.items()}
+
+    def stats(self) -> QueueStats:
+        q, d = self._counts(self.url), self._counts(self.dlq_url)
+        return QueueStats(
+            visible=q.get("ApproximateNumberOfMessages", 0),
+            in_flight=q.get("ApproximateNumberOfMessagesNotVisible", 0),
+            delayed=q.get("ApproximateNumberOfMessagesDelayed", 0),
+            dead=sum(d.values()),
+            oldest_age=None,  # CloudWatch-only in SQS
+        )
+
+    def _sweep_dlq(self, limit: int) -> list[dict[str, Any]]:
+        """Receive up to `limit` distinct DLQ messages, hidden briefly so the sweep can page past them."""
+        seen: dict[str, dict[str, Any]] = {}
+        empty_rounds = 0
+        while len(seen) < limit and empty_rounds < 2:
+            resp = self.client.receive_message(
+                QueueUrl=self.dlq_url,
+                MaxNumberOfMessages=min(BATCH, limit - len(seen)),
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+                MessageSystemAttributeNames=_SYSTEM_ATTRS,
+                MessageAttributeNames=["All"],
+            )
+            fresh = [m for m in resp.get("Messages", []) if m["MessageId"] not in seen]
+            empty_rounds = 0 if fresh else empty_rounds + 1
+            for m in fresh:
+                seen[m["MessageId"]] = m
+        return list(seen.values())
+
+    def _unhide(self, messages: Sequence[dict[str, Any]]) -> None:
+        for i in range(0, len(messages), BATCH):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for n, m in enumerate(messages[i : i + BATCH])
+            ]
+            self.client.change_message_visibility_batch(QueueUrl=self.dlq_url, Entries=entries)
+
+    def _as_dead_letter(self, m: dict[str, Any]) -> DeadLetter:
+        ma = {k: v.get("StringValue", "") for k, v in m.get("MessageAttributes", {}).items()}
+        sa = m.get("Attributes", {})
+        count = int(ma.get("receive_count") or self.max_receives)
+        reason = ma.get("reason") or exhausted_reason(self.max_receives, self.max_receives)
+        dead_at = float(ma.get("dead_at") or int(sa.get("SentTimestamp", "0")) / 1000)
+        extra = {"original_id": ma["original_id"]} if "original_id" in ma else {}
+        return DeadLetter(m["MessageId"], str(m.get("Body", "")), reason, count, dead_at, extra)
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        messages = self._sweep_dlq(limit)
+        self._unhide(messages)
+        return sorted((self._as_dead_letter(m) for m in messages), key=lambda d: (d.dead_at, d.message_id))
+
+    def redrive(self, message_ids: Sequence[str] | None = None) -> int:
+        wanted = None if message_ids is None else set(message_ids)
+        messages = self._sweep_dlq(10_000)
+        keep, moved = [], 0
+        for m in messages:
+            if wanted is not None and m["MessageId"] not in wanted:
+                keep.append(m)
+                continue
+            self.client.send_message(QueueUrl=self.url, MessageBody=m["Body"])
+            self.client.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+            moved += 1
+        self._unhide(keep)
+        return moved
+
+    def purge(self) -> None:
+        for url in (self.url, self.dlq_url):
+            try:
+                self.client.purge_queue(QueueUrl=url)
+            except ClientError as e:
+                if "PurgeQueueInProgress" in _code(e):
+                    raise EbbtideError(
+                        f"SQS allows one purge per 60 s and {url} was purged recently",
+                        hint="try again in a minute",
+                    ) from None
+                raise
+        with self._dedup_lock:
+            self._dedup.clear()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"SqsQueue({self.name!r})"

@@ -1,0 +1,404 @@
+"""Discrete-event engine: a heap of timed events over the simulated world, on a `VirtualClock`.
+
+The scaler (the real `Controller`, or AWS's actuation of the real policies) ticks every setup
+interval of virtual time. While nothing is queued, running or paid for, ticks skip ahead to the
+next arrival — an idle fleet at zero has nothing to decide — which is what lets a month simulate
+in seconds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ebbtide.catalog.states import WorkerState
+from ebbtide.clock import VirtualClock
+from ebbtide.fleet.model import QueueView, WorkerView
+from ebbtide.sim import world as W
+from ebbtide.sim.fleets import SimFleet, SimPool, ladder_bytes_per_second
+from ebbtide.sim.setups import Setup
+from ebbtide.sim.squeue import SimQueue
+from ebbtide.sim.workloads import JobSpec
+
+# event kinds
+ARRIVE, TICK, BOOTED, FINISH, LAPSE, NOTICE, RECLAIM, CALL = range(8)
+SPOT_NOTICE = 120.0  # AWS's spot interruption warning
+SKIP_SECONDS = 2.0  # a ledger check on an already-finished job
+ARRIVAL_WINDOW = 3600.0
+START = 1_700_000_000.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One point of the timeline: queue depth and workers per pool."""
+
+    t: float
+    visible: int
+    in_flight: int
+    workers: tuple[tuple[str, int], ...]
+
+
+class Engine:
+    def __init__(self, jobs: Sequence[JobSpec], fleet: SimFleet, setup: Setup, seed: int = 0,
+                 horizon: float | None = None) -> None:
+        self.clock = VirtualClock(START)
+        self.fleet = fleet
+        self.setup = setup
+        self.rng = random.Random(seed)
+        self.queue = SimQueue(setup.max_receives)
+        self.jobs = {j.id: W.JobRun(j) for j in jobs}
+        self.unsettled = len(self.jobs)  # jobs neither ready nor dead
+        self.paid_live = 0  # paid instances not yet ended
+        self.specs = list(jobs)
+        last = max((j.arrival for j in jobs), default=0.0)
+        self.end = START + (horizon if horizon is not None else last + 14 * 86400.0)
+        self.instances: dict[str, W.Instance] = {}
+        self.workers: dict[str, W.Worker] = {}
+        self.live: dict[str, W.Worker] = {}  # workers not gone
+        self.live_instances: dict[str, W.Instance] = {}  # instances not ended
+        self.attempts: list[W.Attempt] = []
+        self.samples: list[Sample] = []
+        self.events = 0
+        self.ticks = 0
+        self._heap: list[tuple[float, int, int, object]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count()
+        self._arrivals: deque[float] = deque()
+        self._speed: dict[str, tuple[float, float]] = {}  # pool -> (media seconds, wall seconds)
+        self._out_bps = ladder_bytes_per_second()
+        self._launched_since_tick = 0
+        self.tick_fn: Callable[[], None] = lambda: None
+        self.on_worker_gone: Callable[[W.Worker], None] = lambda w: None
+        for j in jobs:
+            self.push(START + j.arrival, ARRIVE, j.id)
+        for pool in fleet.pools:
+            if pool.config.provider == "static":
+                for _ in range(pool.config.max):
+                    self.start_worker(pool, boot=0.0)
+
+    # --- event plumbing ------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return self.clock.now()
+
+    def push(self, t: float, kind: int, payload: object) -> None:
+        heapq.heappush(self._heap, (t, next(self._seq), kind, payload))
+
+    def run(self) -> None:
+        self.push(START, TICK, None)
+        while self._heap:
+            t, _, kind, payload = heapq.heappop(self._heap)
+            if t > self.end:
+                break
+            self.clock.set(t)
+            self.events += 1
+            if kind == TICK:
+                if self._done():
+                    break
+                self._tick()
+            elif kind == ARRIVE:
+                self._arrive(str(payload))
+            elif kind == BOOTED:
+                self._booted(str(payload))
+            elif kind == FINISH:
+                self._finish(payload)  # type: ignore[arg-type]
+            elif kind == LAPSE:
+                job_id, receipt = payload  # type: ignore[misc]
+                if self.queue.lapse(job_id, receipt, t):
+                    self.dispatch()
+            elif kind == NOTICE:
+                self._notice(str(payload))
+            elif kind == RECLAIM:
+                self._reclaim(str(payload))
+            elif kind == CALL:
+                payload()  # type: ignore[operator]
+        self.clock.set(min(max(self.now, START), self.end))
+        for inst in list(self.live_instances.values()):
+            if inst.price_per_hour > 0:
+                self.end_instance(inst)
+
+    def _done(self) -> bool:
+        """Every job settled and nothing paid is left running."""
+        if self.queue.visible or self.queue.in_flight:
+            return False
+        return self.unsettled == 0 and self.paid_live == 0
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    def _quiet(self) -> bool:
+        """Nothing waits, nothing paid runs, every lease is held by a live worker: no policy has
+        anything to decide until the next event, so ticks until then would all be no-ops."""
+        if self.queue.visible or self._launched_since_tick or self.paid_live:
+            return False
+        held = sum(1 for w in self.live.values() if w.attempt is not None)
+        return held >= self.queue.in_flight
+
+    def _quiet_busy(self) -> bool:
+        """The deadline policy keeps every busy worker and launches only for waiting work, so with
+        nothing waiting, nothing booting and no idle paid worker its answer cannot change until
+        the next event. (Step, target and sustained carry timers that may fire meanwhile.)"""
+        if self.setup.actuation != "ebbtide" or self.setup.policy.kind != "deadline":
+            return False
+        if self.queue.visible or self._launched_since_tick:
+            return False
+        for w in self.live.values():
+            if w.state == WorkerState.BOOTING or (w.attempt is None and self.fleet.pool(w.pool).paid):
+                return False
+        return sum(1 for w in self.live.values() if w.attempt is not None) >= self.queue.in_flight
+
+    def _tick(self) -> None:
+        self.ticks += 1
+        self._launched_since_tick = 0
+        self.tick_fn()
+        self._sample()
+        step = self.setup.interval
+        nxt = self.now + step
+        if (self._quiet() or self._quiet_busy()) and self._heap:
+            first = self._heap[0][0]  # the next event of any kind (no tick is queued now)
+            nxt = max(nxt, START + math.ceil((first - START) / step - 1e-9) * step)
+        self.push(nxt, TICK, None)
+
+    def _sample(self) -> None:
+        counts: dict[str, int] = {}
+        for w in self.live.values():
+            counts[w.pool] = counts.get(w.pool, 0) + 1
+        s = Sample(self.now - START, self.queue.visible, self.queue.in_flight,
+                   tuple(sorted(counts.items())))
+        if not self.samples or (s.visible, s.in_flight, s.workers) != (
+            self.samples[-1].visible, self.samples[-1].in_flight, self.samples[-1].workers
+        ):
+            self.samples.append(s)
+
+    # --- jobs ----------------------------------------------------------------------------------
+    def _arrive(self, job_id: str) -> None:
+        self.queue.send(job_id, self.now)
+        self._arrivals.append(self.now)
+        self.dispatch()
+
+    def duration(self, spec: JobSpec, pool: SimPool) -> float:
+        """Wall seconds on this pool: download + media ÷ speed + upload of the ladder."""
+        if spec.kind != "transcode":
+            return spec.media_seconds / pool.config.speed
+        io = (spec.size_bytes + spec.media_seconds * self._out_bps) / pool.bandwidth
+        return io + spec.media_seconds / pool.config.speed
+
+    def dispatch(self) -> None:
+        """Idle workers receive visible messages; the first pool in the config's order goes first
+        (the seed's Jetson "grabs jobs first")."""
+        if not self.queue.visible:
+            return
+        order = {p.name: i for i, p in enumerate(self.fleet.pools)}
+        idle = [w for w in self.live.values() if w.state == WorkerState.IDLE and not w.drain]
+        idle.sort(key=lambda w: (order[w.pool], w.idle_since or 0.0, w.id))
+        for w in idle:
+            if not self.queue.visible:
+                break
+            self._take(w)
+
+    def _take(self, w: W.Worker) -> None:
+        dead_before = len(self.queue.dead)
+        msg = self.queue.receive(self.now, self.setup.lease)
+        for m in self.queue.dead[dead_before:]:
+            job = self.jobs[m.job_id]
+            if not job.dead and job.ready_at is None:
+                self.unsettled -= 1
+            job.dead = True
+        if msg is None:
+            return
+        job = self.jobs[msg.job_id]
+        pool = self.fleet.pool(w.pool)
+        skipped = job.ready_at is not None and self.setup.ledger
+        if skipped:
+            dur, dup = SKIP_SECONDS, False
+        else:
+            dur = self.duration(job.spec, pool)
+            dup = job.running > 0 or job.ready_at is not None
+            job.running += 1
+        a = W.Attempt(job.spec.id, w.id, w.pool, msg.receipt, self.now, self.now + dur, duplicate=dup)
+        if skipped:
+            a.outcome = W.SKIPPED
+        job.attempts.append(a)
+        self.attempts.append(a)
+        self._set_idle(w, False)
+        w.state = WorkerState.BUSY
+        w.attempt = a
+        self.push(a.planned_end, FINISH, a)
+        if not self.setup.heartbeat and dur > self.setup.lease:
+            self.push(self.now + self.setup.lease, LAPSE, (msg.job_id, msg.receipt))
+
+    def _finish(self, a: W.Attempt) -> None:
+        if a.end is not None:  # killed or interrupted before it could finish
+            return
+        w = self.workers[a.worker_id]
+        job = self.jobs[a.job_id]
+        a.end = self.now
+        if a.outcome != W.SKIPPED:
+            job.running -= 1
+            if job.ready_at is None:
+                job.ready_at = self.now
+                if not job.dead:
+                    self.unsettled -= 1
+                a.outcome = W.WON
+                m, s = self._speed.get(a.pool, (0.0, 0.0))
+                self._speed[a.pool] = (m + job.spec.media_seconds, s + (self.now - a.start))
+            else:
+                a.outcome = W.DUPLICATE
+                a.duplicate = True
+        self.queue.ack(a.job_id, a.receipt)  # False when the lease lapsed: SQS's expired receipt
+        inst = self.instances[w.instance_id]
+        inst.busy_seconds += self.now - a.start
+        w.attempt = None
+        w.jobs_done += 1
+        pool = self.fleet.pool(w.pool)
+        if w.drain or w.noticed or pool.single_run:
+            self.stop_worker(w)
+        else:
+            w.state = WorkerState.IDLE
+            self._set_idle(w, True)
+        self.dispatch()
+
+    def _end_attempt(self, w: W.Worker, outcome: str, release: bool) -> None:
+        a = w.attempt
+        if a is None:
+            return
+        job = self.jobs[a.job_id]
+        a.end = self.now
+        if a.outcome != W.SKIPPED:
+            a.outcome = outcome
+            job.running -= 1
+        self.instances[w.instance_id].busy_seconds += self.now - a.start
+        w.attempt = None
+        if release:
+            if self.queue.release(a.job_id, a.receipt):
+                self.dispatch()
+        elif self.queue.holds(a.job_id, a.receipt):
+            if self.setup.heartbeat:
+                # the heartbeat stops with the worker; the last extension runs out within one lease
+                self.queue.extend(a.job_id, a.receipt, self.now, self.setup.lease)
+            until = self.queue.leased_until(a.job_id)
+            self.push(max(self.now, until), LAPSE, (a.job_id, a.receipt))
+
+    # --- workers and instances -----------------------------------------------------------------
+    def start_worker(self, pool: SimPool, boot: float | None = None, instance: W.Instance | None = None
+                     ) -> W.Worker:
+        n = next(self._ids)
+        if instance is None:
+            instance = W.Instance(f"i-{n:06d}", pool.name, pool.config.price_per_hour, self.now)
+            self.instances[instance.id] = instance
+            self.live_instances[instance.id] = instance
+            self.paid_live += instance.price_per_hour > 0
+        w = W.Worker(f"w-{pool.name}-{n}", pool.name, instance.id, self.now, last_seen=self.now)
+        instance.worker_id = w.id
+        self.workers[w.id] = w
+        self.live[w.id] = w
+        if boot is None:
+            base = pool.config.boot_time
+            boot = max(0.0, base * (1 + self.rng.uniform(-pool.boot_jitter, pool.boot_jitter)))
+        self.push(self.now + boot, BOOTED, w.id)
+        self._launched_since_tick += 1
+        if pool.config.spot and pool.interruptions_per_hour > 0:
+            at = self.now + self.rng.expovariate(pool.interruptions_per_hour / 3600.0)
+            if at < self.end:
+                self.push(at, NOTICE, w.id)
+        return w
+
+    def _booted(self, worker_id: str) -> None:
+        w = self.workers[worker_id]
+        if w.state != WorkerState.BOOTING:
+            return
+        inst = self.instances[w.instance_id]
+        if inst.ready_at is None:
+            inst.ready_at = self.now
+        w.state = WorkerState.IDLE
+        w.last_seen = self.now
+        self._set_idle(w, True)
+        if w.drain:
+            self.stop_worker(w)
+            return
+        self.dispatch()
+
+    def _set_idle(self, w: W.Worker, idle: bool) -> None:
+        if idle:
+            w.idle_since = self.now
+        elif w.idle_since is not None:
+            w.idle_seconds += self.now - w.idle_since
+            w.idle_since = None
+
+    def stop_worker(self, w: W.Worker, outcome: str = W.KILLED, release: bool = False,
+                    end_instance: bool = True) -> None:
+        """The worker goes; a job it still held ends with `outcome`."""
+        if w.state == WorkerState.GONE:
+            return
+        if w.attempt is not None:
+            self._end_attempt(w, outcome, release)
+        self._set_idle(w, False)
+        w.state = WorkerState.GONE
+        self.live.pop(w.id, None)
+        inst = self.instances[w.instance_id]
+        if end_instance:
+            self.end_instance(inst)
+        inst.worker_id = None
+        self.on_worker_gone(w)
+
+    def end_instance(self, inst: W.Instance) -> None:
+        if inst.ended_at is None:
+            inst.ended_at = self.now
+            self.live_instances.pop(inst.id, None)
+            self.paid_live -= inst.price_per_hour > 0
+
+    def _notice(self, worker_id: str) -> None:
+        w = self.workers[worker_id]
+        if w.state == WorkerState.GONE:
+            return
+        w.noticed = True
+        self.push(self.now + SPOT_NOTICE, RECLAIM, worker_id)
+        # ebbtide's worker acts on the notice: it gives back a job it cannot finish in time
+        if self.setup.actuation == "ebbtide" and w.attempt is not None:
+            if w.attempt.planned_end - self.now > SPOT_NOTICE - 10:
+                self._end_attempt(w, W.INTERRUPTED, release=True)
+                w.state = WorkerState.DRAINING
+        elif self.setup.actuation == "ebbtide" and w.state == WorkerState.IDLE:
+            w.state = WorkerState.DRAINING
+            self._set_idle(w, False)
+
+    def _reclaim(self, worker_id: str) -> None:
+        self.stop_worker(self.workers[worker_id], outcome=W.INTERRUPTED)
+
+    # --- what the controller sees ----------------------------------------------------------------
+    def worker_view(self, w: W.Worker) -> WorkerView:
+        a = w.attempt
+        progress, work = 0.0, None
+        if a is not None:
+            span = a.planned_end - a.start
+            progress = min(1.0, (self.now - a.start) / span) if span > 0 else 1.0
+            work = self.jobs[a.job_id].spec.media_seconds
+        return WorkerView(
+            w.id, w.pool, w.state, w.started_at, self.now, job_id=a.job_id if a else None,
+            progress=progress, job_work_seconds=work, drain=w.drain, provider_id=w.instance_id,
+        )
+
+    def queue_view(self) -> QueueView:
+        now = self.now
+        while self._arrivals and self._arrivals[0] < now - ARRIVAL_WINDOW:
+            self._arrivals.popleft()
+        waiting = sum(self.jobs[j].spec.media_seconds for j in self.queue.visible_ids())
+        running = 0.0
+        for w in self.live.values():
+            a = w.attempt
+            if a is not None and a.outcome == W.RUNNING:
+                span = a.planned_end - a.start
+                left = 1.0 - min(1.0, (now - a.start) / span) if span > 0 else 0.0
+                running += self.jobs[a.job_id].spec.media_seconds * left
+        return QueueView.from_stats(
+            self.queue.stats(now), waiting_work_seconds=waiting, running_work_seconds=running,
+            arrival_rate=len(self._arrivals) / ARRIVAL_WINDOW,
+        )
+
+    def speeds(self) -> dict[str, float]:
+        return {p: m / s for p, (m, s) in self._speed.items() if s > 0}

@@ -1,0 +1,138 @@
+"""Setups: queue and scaling settings to compare on the same fleet.
+
+Two kinds of actuation:
+- `ebbtide`: the real `fleet.controller.Controller` acts (busy workers are never stopped; the
+  completion ledger skips a job that already finished).
+- `aws`: AWS acts on the real policies' decisions the way the seeds' services do — metrics in 60 s
+  periods, an Auto Scaling group sized by one policy (`hosts`) and an ECS service sized by another
+  (`tasks`), and scale-in that stops *any* instance or task, busy or not. The decision is still
+  the fleet policy's; only the acting is AWS's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ebbtide.config import Settings
+from ebbtide.config.sections import (
+    DeadlinePolicyConfig,
+    StepPolicyConfig,
+    StepRule,
+    SustainedPolicyConfig,
+    TargetPolicyConfig,
+)
+from ebbtide.errors import ConfigError
+
+PolicyCfg = StepPolicyConfig | TargetPolicyConfig | SustainedPolicyConfig | DeadlinePolicyConfig
+
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    note: str
+    lease: float  # visibility timeout, seconds
+    wait: float  # long-poll wait; 0 = short polling
+    max_receives: int
+    heartbeat: bool  # the worker extends its lease while it works
+    policy: PolicyCfg  # ebbtide: the policy; aws: the ECS service's (tasks) policy
+    actuation: Literal["ebbtide", "aws"] = "ebbtide"
+    interval: float = 5.0  # controller tick, or the CloudWatch period
+    hosts: PolicyCfg | None = None  # aws: the Auto Scaling group's own policy (None: one layer)
+    ledger: bool = True  # idempotent completion: a finished job's redelivery is skipped
+    launch_budget: int = 4
+    drain_idle_after: float = 60.0
+    short_poll_gap: float = 1.0  # a short-polling worker's sleep between empty receives
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _steps(*pairs: tuple[int, int]) -> tuple[StepRule, ...]:
+    return tuple(StepRule(at_least=a, capacity=c) for a, c in pairs)
+
+
+SEED_ORIGINAL = Setup(
+    name="seed-original",
+    note="seed 000 'actual': 10-min visibility, no heartbeat, short polling, ECS target 1 with "
+    "5-min scale-in cooldown (stops busy tasks), ASG steps 1→1, 2+→2, zero after 10 empty minutes",
+    lease=600,
+    wait=0,
+    max_receives=3,
+    heartbeat=False,
+    ledger=False,
+    actuation="aws",
+    interval=60,
+    policy=TargetPolicyConfig(target_per_worker=1.0, metric="visible", scale_out_cooldown=60, scale_in_cooldown=300),
+    hosts=StepPolicyConfig(steps=_steps((1, 1), (2, 2)), scale_in_after=600, cooldown=300),
+)
+
+SEED_RECOMMENDED = Setup(
+    name="seed-recommended",
+    note="seed 000 'recommended': 20-min visibility, 20 s long polling, ECS scale-in cooldown 25 min, "
+    "ASG steps to 3, zero after 25 empty minutes; still no heartbeat",
+    lease=1200,
+    wait=20,
+    max_receives=3,
+    heartbeat=False,
+    ledger=False,
+    actuation="aws",
+    interval=60,
+    policy=TargetPolicyConfig(
+        target_per_worker=1.0, metric="visible", scale_out_cooldown=60, scale_in_cooldown=1500
+    ),
+    hosts=StepPolicyConfig(steps=_steps((1, 1), (2, 2), (3, 3)), scale_in_after=1500, cooldown=300),
+)
+
+SEED_002 = Setup(
+    name="seed-002-thresholds",
+    note="seed 002: every 60 s, ≥5 waiting for 5 min → 1 spot, ≥15 → 2, 0 waiting for 10 min → "
+    "terminate all spots (busy or not); BullMQ-style lock renewal",
+    lease=600,
+    wait=20,
+    max_receives=3,
+    heartbeat=True,
+    ledger=False,
+    actuation="aws",
+    interval=60,
+    policy=SustainedPolicyConfig(),
+)
+
+EBBTIDE = Setup(
+    name="ebbtide",
+    note="ebbtide defaults: deadline policy, 2-min lease with heartbeat, 20 s long polling, "
+    "busy-safe scale-in, completion ledger",
+    lease=Settings().queue.lease,
+    wait=Settings().queue.wait,
+    max_receives=Settings().queue.max_receives,
+    heartbeat=True,
+    policy=DeadlinePolicyConfig(),
+    interval=Settings().fleet.interval,
+    launch_budget=Settings().fleet.launch_budget,
+    drain_idle_after=Settings().fleet.drain_idle_after,
+)
+
+SETUPS = {s.name: s for s in (SEED_ORIGINAL, SEED_RECOMMENDED, SEED_002, EBBTIDE)}
+
+
+def setup_from_settings(settings: Settings, name: str = "config") -> Setup:
+    """A setup from an ebbtide.yaml: the real controller with its policy and queue settings."""
+    return Setup(
+        name=name,
+        note=f"{settings.fleet.policy.kind} policy from the config",
+        lease=settings.worker.lease,  # what the worker asks on each receive
+        wait=settings.queue.wait,
+        max_receives=settings.queue.max_receives,
+        heartbeat=settings.worker.heartbeat,
+        policy=settings.fleet.policy,
+        interval=settings.fleet.interval,
+        launch_budget=settings.fleet.launch_budget,
+        drain_idle_after=settings.fleet.drain_idle_after,
+    )
+
+
+def get_setup(name: str) -> Setup:
+    try:
+        return SETUPS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown setup {name!r}", hint="setups: " + ", ".join(SETUPS) + ", or pass --config FILE"
+        ) from None

@@ -1,0 +1,85 @@
+"""The web app: one FastAPI app, deployable whole or as separate services by route prefix.
+
+`create_app(services)` serves everything; `create_app(services, parts={"stream"})` serves only
+`/api/stream/…` (+ `/files/…`, `/health`) so a read-heavy streaming tier can scale apart from the
+gallery tier behind a path-routing load balancer (seed 004's ALB rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from ebbtide.errors import ConfigError
+from ebbtide.services import Services
+from ebbtide.web import auth, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web.history import History
+from ebbtide.web.oidc import OidcVerifier
+from ebbtide.web.pages import HERE
+
+ALL_PARTS = frozenset({"gallery", "stream", "fleet", "pages"})
+
+
+def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
+    chosen = set(ALL_PARTS if parts is None else parts)
+    unknown = chosen - ALL_PARTS
+    if unknown or not chosen:
+        raise ConfigError(
+            f"unknown web parts: {', '.join(sorted(unknown)) or '(none chosen)'}",
+            hint=f"choose from {', '.join(sorted(ALL_PARTS))}",
+        )
+    if not services.settings.web.session_secret:
+        raise ConfigError("web.session_secret is empty", hint="set web.session_secret in ebbtide.yaml")
+    history = History(services, interval=services.settings.fleet.interval)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if "fleet" in chosen:
+            history.start()
+        try:
+            yield
+        finally:
+            history.stop()
+
+    app = FastAPI(
+        title="ebbtide",
+        version="0.1.0",
+        summary="Uploads, HLS streaming and the worker fleet",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.parts = frozenset(chosen)
+    app.state.history = history
+    app.state.metrics = metrics.registry_for(services)
+    oidc = services.settings.web.oidc
+    app.state.oidc = OidcVerifier(oidc) if oidc else None
+    errors.install(app)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        # Signed URLs must not leak through Referer; pages must not be framed or sniffed.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    app.include_router(health.router)
+    app.include_router(auth.api_router)
+    if "gallery" in chosen:
+        app.include_router(gallery.router)
+    if "stream" in chosen:
+        app.include_router(stream.router)
+    if chosen & {"gallery", "stream"}:
+        app.include_router(files.router)
+    if "fleet" in chosen:
+        app.include_router(fleet.router)
+        app.include_router(metrics.router)
+    if "pages" in chosen:
+        app.include_router(auth.page_router)
+        app.include_router(pages.router)
+        app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    return app

@@ -1,0 +1,95 @@
+"""`/files/{key}`: the local file store's signed URLs, served like S3 would serve them.
+
+GET/HEAD with Range (206) and caching headers; PUT (a whole object or a multipart part) streamed
+to disk and answered with the part's ETag. The signature is the capability; on top, a caller who
+identifies as another user gets 404 for keys under someone else's `users/<id>/` folder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from ebbtide.errors import NotFound
+from ebbtide.services import Services
+from ebbtide.storage.signing import content_disposition
+from ebbtide.web.auth import SESSION_COOKIE, ServicesDep, bearer_user, session_user
+from ebbtide.web.gallery import tmp_dir
+from ebbtide.web.playlists import content_type_for
+from ebbtide.web.uploads import receive_raw
+
+router = APIRouter(tags=["files"])
+
+_MAX_AGE = 24 * 3600
+
+
+def _file_store(services: Services) -> Any:
+    store = services.store
+    if not all(hasattr(store, m) for m in ("path_for", "verify", "accept_put")):
+        raise NotFound("this deployment serves files from its object store, not from here")
+    return store
+
+
+def _check_owner(request: Request, services: Services, key: str) -> None:
+    """Someone signed in as user A asking for user B's object gets 404, as for B's video."""
+    if not key.startswith("users/"):
+        return
+    owner = key.split("/", 2)[1] if key.count("/") >= 2 else ""
+    try:
+        user = (
+            bearer_user(request, services)
+            if request.headers.get("authorization")
+            else session_user(services, request.cookies.get(SESSION_COOKIE))
+        )
+    except Exception:  # an unverifiable credential does not weaken or replace the signature
+        user = None
+    if user is not None and user.id != owner and not user.is_admin:
+        raise NotFound(f"no object {key!r}")
+
+
+@router.head("/files/{key:path}", include_in_schema=False)
+@router.get(
+    "/files/{key:path}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a byte range"}},
+)
+def get_file(key: str, request: Request, services: ServicesDep) -> Response:
+    store = _file_store(services)
+    store.verify("GET", key, dict(request.query_params))
+    _check_owner(request, services, key)
+    path = store.path_for(key)
+    if not path.is_file():
+        raise NotFound(f"no object {key!r}")
+    remaining = int(request.query_params.get("expires", "0")) - time.time()
+    headers = {
+        "Cache-Control": f"private, max-age={max(0, min(_MAX_AGE, math.floor(remaining)))}",
+        "Accept-Ranges": "bytes",
+    }
+    filename = request.query_params.get("filename")
+    if filename:
+        headers["Content-Disposition"] = content_disposition(filename)
+    return FileResponse(path, media_type=content_type_for(key), headers=headers)
+
+
+@router.put("/files/{key:path}", responses={200: {"description": "stored; ETag header holds its md5"}})
+async def put_file(key: str, request: Request, services: ServicesDep) -> Response:
+    store = _file_store(services)
+    store.verify("PUT", key, dict(request.query_params))
+    _check_owner(request, services, key)
+    got = await receive_raw(request.stream(), tmp_dir(services), services.settings.web.max_upload)
+    try:
+
+        def _store() -> str:
+            with open(got.path, "rb") as fh:
+                etag: str = store.accept_put(key, fh)
+                return etag
+
+        etag = await run_in_threadpool(_store)
+    finally:
+        got.discard()
+    return Response(status_code=200, headers={"ETag": f'"{etag}"', "Access-Control-Expose-Headers": "ETag"})

@@ -1,0 +1,64 @@
+// Fleet dashboard: queue, pools, workers, decisions and a small SVG chart; polled every 3 s.
+"use strict";
+const NS = "http://www.w3.org/2000/svg";
+
+function rows(tbody, items, cells, key) {
+  tbody.replaceChildren(...items.map((it) => {
+    const tr = el("tr", key ? { "data-id": key(it) } : {});
+    for (const c of cells(it)) tr.append(el("td", { text: c == null ? "" : String(c) }));
+    return tr;
+  }));
+}
+
+function line(svg, pts, xOf, yOf, cls) {
+  if (pts.length === 0) return;
+  const p = document.createElementNS(NS, "polyline");
+  p.setAttribute("points", pts.map((s) => xOf(s.at).toFixed(1) + "," + yOf(s.v).toFixed(1)).join(" "));
+  p.setAttribute("class", cls);
+  svg.append(p);
+}
+
+function chart(samples) {
+  const svg = document.getElementById("chart");
+  svg.replaceChildren();
+  svg.dataset.points = String(samples.length);
+  if (samples.length === 0) return;
+  const t0 = samples[0].at, t1 = Math.max(samples[samples.length - 1].at, t0 + 1);
+  const q = samples.map((s) => ({ at: s.at, v: s.visible + s.in_flight }));
+  const w = samples.map((s) => ({ at: s.at, v: s.workers }));
+  const b = samples.map((s) => ({ at: s.at, v: s.busy }));
+  const top = Math.max(1, ...q.map((s) => s.v), ...w.map((s) => s.v));
+  const xOf = (t) => 10 + ((t - t0) / (t1 - t0)) * 780;
+  const yOf = (v) => 190 - (v / top) * 175;
+  const label = document.createElementNS(NS, "text");
+  label.setAttribute("x", "12"); label.setAttribute("y", "14"); label.setAttribute("class", "axis");
+  label.textContent = "max " + top;
+  svg.append(label);
+  line(svg, q, xOf, yOf, "q");
+  line(svg, w, xOf, yOf, "w");
+  line(svg, b, xOf, yOf, "b");
+}
+
+async function refresh() {
+  try {
+    const [queue, pools, workers, decisions, cost, history] = await Promise.all([
+      api("GET", "/api/fleet/queue"), api("GET", "/api/fleet/pools"), api("GET", "/api/fleet/workers?include_gone=true"),
+      api("GET", "/api/fleet/decisions?limit=50"), api("GET", "/api/fleet/cost"), api("GET", "/api/fleet/history"),
+    ]);
+    if (!queue) return;
+    const stats = document.getElementById("queue-stats");
+    stats.replaceChildren(...[["visible", queue.visible], ["in flight", queue.in_flight], ["delayed", queue.delayed],
+      ["dead", queue.dead], ["cost so far", "$" + cost.total.toFixed(4)]].map(([k, v]) =>
+      el("div", { class: "stat" }, el("b", { text: String(v) }), el("span", { text: k }))));
+    rows(document.querySelector("#pools tbody"), pools, (p) => [p.name, p.provider, p.desired, p.running, p.busy,
+      p.min + "/" + p.max, p.price_per_hour, "$" + (cost.pools[p.name] || 0).toFixed(4)], (p) => p.name);
+    rows(document.querySelector("#workers tbody"), workers, (w) => [w.id, w.pool, w.state,
+      w.job_id ? (w.job_kind || "job") + " " + w.job_id.slice(0, 8) : "", Math.round(w.progress * 100) + " %",
+      w.jobs_done, fmtTime(w.last_seen)], (w) => w.id);
+    rows(document.querySelector("#decisions tbody"), decisions, (d) => [fmtTime(d.at), d.pool, d.policy,
+      d.desired, d.running, d.busy, "+" + d.launched + "/-" + d.retired, d.reason]);
+    chart(history.samples);
+  } catch (e) { console.error(e); }
+}
+refresh();
+setInterval(refresh, 3000);

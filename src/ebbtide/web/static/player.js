@@ -1,0 +1,59 @@
+// Player: hls.js (vendored) with a quality menu; waits for the video to be ready.
+"use strict";
+const box = document.getElementById("player");
+const video = document.getElementById("video");
+const quality = document.getElementById("quality");
+const levelEl = document.getElementById("level");
+const statusEl = document.getElementById("player-status");
+const id = box.dataset.id;
+let hls = null;
+
+function start(v) {
+  statusEl.textContent = "";
+  if (window.Hls && Hls.isSupported()) {
+    hls = new Hls({ capLevelToPlayerSize: false });
+    window.ebbtideHls = hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+      hls.levels.forEach((l, i) => {
+        quality.append(el("option", { value: String(i), text: (l.height ? l.height + "p" : "level " + i) }));
+      });
+      box.dataset.levels = String(hls.levels.length);
+      video.play().catch(() => {});
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => {
+      const l = hls.levels[data.level];
+      box.dataset.level = String(data.level);
+      box.dataset.height = String(l ? l.height : "");
+      levelEl.textContent = l ? "playing " + l.height + "p" : "";
+    });
+    hls.on(Hls.Events.ERROR, (_e, data) => {
+      if (data.fatal) { statusEl.textContent = "Playback error: " + data.details; box.dataset.error = data.details; }
+    });
+    hls.loadSource(v.playlist_url);
+    hls.attachMedia(video);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = v.playlist_url;
+    video.play().catch(() => {});
+  } else {
+    statusEl.textContent = "This browser cannot play HLS.";
+  }
+}
+
+quality.addEventListener("change", () => {
+  if (!hls) return;
+  const n = Number(quality.value);
+  hls.currentLevel = n;  // -1 = automatic
+});
+
+async function wait() {
+  try {
+    const v = await api("GET", "/api/gallery/videos/" + encodeURIComponent(id));
+    if (!v) return;
+    box.dataset.state = v.state;
+    if (v.state === "complete" && v.playlist_url) { start(v); return; }
+    if (v.state === "failed") { statusEl.textContent = "Processing failed: " + (v.error || ""); return; }
+    statusEl.textContent = "Processing… " + v.state + " " + Math.round(v.progress * 100) + " %";
+  } catch (e) { statusEl.textContent = e.message; }
+  setTimeout(wait, 2000);
+}
+wait();

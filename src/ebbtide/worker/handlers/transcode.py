@@ -1,0 +1,82 @@
+"""`transcode` jobs: the upload → an HLS ladder + thumbnail + storyboard, published atomically.
+
+Outputs go under an attempt prefix (`…/hls/<attempt_id>/`), never over a live set; the catalog's
+`publish_media` then switches the media to that prefix and finishes the job in one transaction.
+An attempt that loses the ledger deletes its own prefix; one that wins deletes the prefixes that
+crashed attempts left behind, so each media ends with exactly one HLS set.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ebbtide.errors import EbbtideError
+from ebbtide.worker.context import Cancelled, JobContext
+from ebbtide.worker.handlers import Outcome
+from ebbtide.worker.intake import hls_root, safe_filename
+
+log = logging.getLogger(__name__)
+
+
+def run(ctx: JobContext) -> Outcome:
+    from ebbtide.media.pipeline import Progress, transcode  # PyAV and ffmpeg: loaded on first use
+
+    services, job = ctx.services, ctx.job
+    if not job.media_id:
+        raise EbbtideError(f"transcode job {job.id} names no media", hint="submit uploads with submit_file")
+    media = services.catalog.get_media(job.media_id)
+    src = ctx.job_dir / "source" / safe_filename(Path(media.source_key).name)
+    src.parent.mkdir(parents=True, exist_ok=True)
+    services.store.get_file(media.source_key, src)
+    ctx.check_cancelled()
+
+    def on_progress(p: Progress) -> None:
+        ctx.progress(p.fraction, p.speed, p.eta)
+
+    out = ctx.job_dir / "hls"
+    result = transcode(src, out, services.settings.media, on_progress=on_progress, cancel=ctx.cancel)
+    ctx.check_cancelled()
+    src.unlink(missing_ok=True)  # free the disk before the upload copies
+
+    root = hls_root(media.owner_id, media.id)
+    prefix = f"{root}{ctx.attempt.id}/"
+    try:
+        services.store.put_folder(prefix, out)
+        if ctx.cancel.is_set():  # lost the lease or stopping: do not publish half-decided work
+            raise Cancelled("cancelled before publishing")
+        won = services.catalog.publish_media(
+            media.id, job.id, ctx.attempt.id, prefix,
+            master_key=prefix + result.master,
+            renditions=result.renditions,
+            thumbnail_key=prefix + result.thumbnail,
+            storyboard_key=prefix + result.storyboard if result.storyboard else None,
+            duration=result.duration, width=result.probe.width, height=result.probe.height,
+        )  # fmt: skip
+    except BaseException:
+        services.store.delete_prefix(prefix)  # never leave a half-uploaded set behind
+        raise
+    if not won:
+        services.store.delete_prefix(prefix)
+        log.info("another attempt published first; removed ours", extra={"job_id": job.id, "prefix": prefix})
+    else:
+        _remove_stale_sets(ctx, root, prefix)
+    return Outcome(
+        result={"prefix": prefix, "encoder": result.encoder, "wall_seconds": round(result.wall_seconds, 3)},
+        recorded=True,
+        won=won,
+    )
+
+
+def _remove_stale_sets(ctx: JobContext, root: str, keep: str) -> None:
+    """Prefixes of attempts that died mid-upload. A live loser deletes its own when it loses."""
+    store = ctx.services.store
+    stale = {
+        root + info.key[len(root):].split("/", 1)[0] + "/"
+        for info in store.list(root)
+        if not info.key.startswith(keep)
+    }
+    for prefix in stale:
+        store.delete_prefix(prefix)
+    if stale:
+        log.info("removed stale HLS sets", extra={"media_id": ctx.job.media_id, "count": len(stale)})
