@@ -78,11 +78,12 @@ def _ebbtide_producer(path: str) -> Any:
 
 
 def _open_persist(path: str) -> Any:
-    from persistqueue import SQLiteAckQueue  # type: ignore[import-untyped]
+    from persistqueue import SQLiteAckQueue
 
     # auto_resume=False: otherwise each new consumer resets the others' in-flight jobs.
     q = SQLiteAckQueue(path, multithreading=True, auto_resume=False)
-    for conn in {id(q._getter): q._getter, id(q._putter): q._putter}.values():
+    conns: list[Any] = [q._getter, q._putter]
+    for conn in {id(c): c for c in conns}.values():
         conn.execute("PRAGMA synchronous=NORMAL")
     return q
 

@@ -35,9 +35,9 @@ def cat(catalog_url: str, clock: VirtualClock) -> Iterator[SqlCatalog]:
 
 @pytest.fixture()
 def alice(cat: SqlCatalog) -> User:
-    return cat.create_user("alice", "correct horse")
+    return cat.create_user("alice")  # no password: scrypt is slow on purpose; test_users sets them
 
 
 @pytest.fixture()
 def bob(cat: SqlCatalog) -> User:
-    return cat.create_user("bob", "battery staple")
+    return cat.create_user("bob")

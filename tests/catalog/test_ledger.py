@@ -230,3 +230,18 @@ def test_four_processes_migrate_heartbeat_and_race_on_one_sqlite_file(tmp_path: 
     assert {w.id for w in cat.list_workers()} == set(names)
     assert cat.get_job(job.id).state == JobState.SUCCEEDED
     cat.close()
+
+
+def test_a_lapsed_attempt_that_finishes_after_its_retry_failed_still_wins(
+    cat: SqlCatalog, alice: User
+) -> None:
+    m, job = _queued(cat, alice)
+    slow = cat.start_attempt(job.id, "w-1", 1)  # lease lapses while it works
+    retry = cat.start_attempt(job.id, "w-2", 2)
+    assert slow and retry
+    assert cat.finish_attempt(job.id, retry.id, JobState.QUEUED, error="oom") is True
+    assert cat.get_job(job.id).state == JobState.QUEUED
+    prefix = f"media/{m.id}/{slow.id}/"
+    assert cat.publish_media(m.id, job.id, slow.id, prefix, prefix + "master.m3u8", (), None, None)
+    assert (cat.get_job(job.id).state, cat.get_media(m.id).state) == (JobState.SUCCEEDED, MediaState.COMPLETE)
+    assert cat.start_attempt(job.id, "w-3", 3) is None  # the queued message is acked and skipped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from ebbtide.catalog import open_catalog
 from ebbtide.catalog.engine import make_engine, normalise_url
 from ebbtide.catalog.migrate import current_revision, head_revision
 from ebbtide.catalog.models import Base
-from ebbtide.errors import ConfigError
+from ebbtide.errors import ConfigError, EbbtideError
 
 TABLES = {"users", "api_tokens", "media", "jobs", "attempts", "workers", "fleet_decisions"}
 
@@ -78,3 +79,26 @@ def test_sqlite_is_opened_in_wal_with_a_busy_timeout(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgres://ebbtide:hunter2@127.0.0.1:{port}/nothing"
+    with pytest.raises(EbbtideError) as e:
+        open_catalog(url)
+    assert "cannot open the catalog database" in str(e.value) and e.value.hint
+    assert "hunter2" not in str(e.value)
+
+
+def test_a_schema_from_a_newer_ebbtide_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    open_catalog(url).close()
+    engine = make_engine(normalise_url(url))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+    with pytest.raises(EbbtideError, match="9999") as e:
+        open_catalog(url)
+    assert e.value.hint and "newer" in e.value.hint

@@ -7,13 +7,14 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from ebbtide.catalog import SqlCatalog
+from ebbtide.catalog import Catalog, SqlCatalog
 from ebbtide.catalog.models import ApiTokenRow, UserRow
 from ebbtide.catalog.records import User
 from ebbtide.errors import EbbtideError, NotFound
 
 
-def test_users_and_passwords(cat: SqlCatalog, alice: User) -> None:
+def test_users_and_passwords(cat: SqlCatalog) -> None:
+    alice = cat.create_user("alice", "correct horse")
     admin = cat.create_user("root", "s3cret", is_admin=True)
     assert cat.get_user(admin.id).is_admin
     assert cat.find_user("alice") == alice
@@ -67,3 +68,9 @@ def test_tokens_are_hashed_and_revocable(cat: SqlCatalog, alice: User, bob: User
     assert cat.user_for_token("not-a-token") is None
     with pytest.raises(NotFound):
         cat.create_token("0" * 32)
+
+
+def test_sql_catalog_implements_every_method_of_the_port(cat: SqlCatalog) -> None:
+    port: Catalog = cat  # mypy checks the signatures; this checks nothing is missing at runtime
+    wanted = {n for n in vars(Catalog) if not n.startswith("_") and callable(getattr(Catalog, n))}
+    assert wanted and all(callable(getattr(port, n, None)) for n in wanted)

@@ -25,6 +25,7 @@ def job(n: int | str = 1, **extra: object) -> dict[str, object]:
 
 def test_send_receive_ack(make_queue: MakeQueue) -> None:
     q = make_queue()
+    assert isinstance(q, Queue)
     mid = q.send(job(1, media_id="m1"))
     [d] = q.receive(lease=30)
     assert d.message_id == mid
@@ -242,3 +243,29 @@ def test_purge_empties_queue_and_dead_letters(make_queue: MakeQueue) -> None:
     q.purge()
     s = q.stats()
     assert (s.visible, s.in_flight, s.dead) == (0, 0, 0)
+
+
+def test_concurrent_consumers_never_share_a_message(make_queue: MakeQueue) -> None:
+    producer = make_queue()
+    sent = {producer.send(job(i)) for i in range(40)}
+    consumers = [make_queue() for _ in range(4)]
+    got: list[list[str]] = [[] for _ in consumers]
+
+    def drain(n: int) -> None:
+        q = consumers[n]
+        while True:
+            batch = q.receive(wait=0.5, lease=60, max_messages=3)
+            if not batch:
+                return
+            for d in batch:
+                got[n].append(d.message_id)
+                assert q.ack(d)
+
+    threads = [threading.Thread(target=drain, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    everything = [m for ids in got for m in ids]
+    assert len(everything) == len(set(everything)) == 40
+    assert set(everything) == sent

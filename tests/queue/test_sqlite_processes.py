@@ -22,10 +22,17 @@ def _record(done_path: str) -> sqlite3.Connection:
     return db
 
 
-def _consume(queue_path: str, done_path: str, victim: bool, holding: mp.synchronize.Event) -> None:
-    """Process jobs until the queue's backlog is empty; the victim freezes on its 5th job."""
+def _consume(
+    queue_path: str,
+    done_path: str,
+    victim: bool,
+    start: mp.synchronize.Barrier,
+    holding: mp.synchronize.Event,
+) -> None:
+    """Process jobs until the queue's backlog is empty; the victim freezes on its 3rd job."""
     q = SqliteQueue(queue_path, max_receives=5)
     done = _record(done_path)
+    start.wait(60)  # all four begin together, however slowly each process was spawned
     handled = 0
     give_up = time.monotonic() + 60
     while time.monotonic() < give_up:
@@ -36,7 +43,7 @@ def _consume(queue_path: str, done_path: str, victim: bool, holding: mp.synchron
             continue
         for d in got:
             handled += 1
-            if victim and handled == 5:
+            if victim and handled == 3:
                 Path(done_path + ".held").write_text(d.body["job_id"])
                 holding.set()
                 time.sleep(120)  # "working" when the SIGKILL lands
@@ -52,15 +59,15 @@ def test_sigkill_mid_lease_loses_nothing(tmp_path: Path) -> None:
     _record(done_path).close()
 
     ctx = mp.get_context("spawn")
-    holding = ctx.Event()
+    holding, start = ctx.Event(), ctx.Barrier(4)
     procs = [
-        ctx.Process(target=_consume, args=(queue_path, done_path, n == 0, holding), daemon=True)
+        ctx.Process(target=_consume, args=(queue_path, done_path, n == 0, start, holding), daemon=True)
         for n in range(4)
     ]
     for p in procs:
         p.start()
     try:
-        assert holding.wait(60), "the victim never took its fifth job"
+        assert holding.wait(60), "the victim never took its third job"
         victim = procs[0]
         assert victim.pid is not None
         os.kill(victim.pid, signal.SIGKILL)

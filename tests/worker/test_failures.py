@@ -133,3 +133,17 @@ def test_idle_exit_and_drain(make_env: Callable[..., Any]) -> None:
     assert not w.thread.is_alive() and w.code == 0
     rec = services.catalog.get_worker("drain-me")
     assert rec is not None and rec.state == "gone"
+
+
+def test_message_buried_by_the_queue_marks_its_job_dead(make_env: Callable[..., Any]) -> None:
+    _, services, _ = make_env(queue={"max_receives": 1})
+    media_owner = services.catalog.create_user("dave")
+    job = submit_job(services, "command", {"command": "true"}, owner_id=media_owner.id)
+    (d,) = services.queue.receive(wait=1, lease=0.1)  # a worker takes it and dies
+    services.catalog.start_attempt(job.id, "crashed-worker", d.receive_count)
+    time.sleep(0.2)
+    assert services.queue.receive(wait=0.2, lease=1) == []  # the queue buries it on its own
+    assert services.catalog.get_job(job.id).state == JobState.RUNNING
+    assert Worker(services, idle_exit=0.1, install_signals=False).run() == 0
+    dead = services.catalog.get_job(job.id)
+    assert dead.state == JobState.DEAD and dead.error and "dead letters after 1 tries" in dead.error

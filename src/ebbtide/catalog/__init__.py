@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import OperationalError
+
 from ebbtide.catalog.base import Catalog
 from ebbtide.catalog.engine import make_engine, normalise_url
 from ebbtide.catalog.migrate import upgrade
 from ebbtide.catalog.sql import SqlCatalog
 from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.errors import EbbtideError
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +25,19 @@ __all__ = ["Catalog", "SqlCatalog", "open_catalog"]
 def open_catalog(url: str, clock: Clock = SYSTEM_CLOCK) -> SqlCatalog:
     """Accepts sqlite:///path, postgresql://… and postgres://… (psycopg 3 is always the driver)."""
     parsed = normalise_url(url)
+    shown = parsed.render_as_string(hide_password=True)  # never log or print a password
     engine = make_engine(parsed)
     try:
         upgrade(engine, parsed)
+    except OperationalError as e:
+        engine.dispose()
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else "unknown error"
+        raise EbbtideError(
+            f"cannot open the catalog database {shown}: {reason}",
+            hint="check catalog.url; for PostgreSQL, is the server running and the database created?",
+        ) from None
     except Exception:
         engine.dispose()
         raise
-    log.debug("catalog open", extra={"url": parsed.render_as_string(hide_password=True)})
+    log.debug("catalog open", extra={"url": shown})
     return SqlCatalog(engine, clock=clock)

@@ -55,7 +55,9 @@ def sqlite_path(url: URL) -> Path | None:
 
 def make_engine(url: URL) -> Engine:
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 10}
+        )
     path = sqlite_path(url)
     if path is None:
         # one shared connection, or every pooled connection would see its own empty database

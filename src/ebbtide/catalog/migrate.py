@@ -18,6 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
@@ -61,7 +62,13 @@ def upgrade(engine: Engine, url: URL) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         before = current_revision(conn)
-        command.upgrade(cfg, "head")
+        try:
+            command.upgrade(cfg, "head")
+        except CommandError as e:
+            raise EbbtideError(
+                f"the catalog's schema (revision {before}) is not one this ebbtide knows: {e}",
+                hint="the database was migrated by a newer ebbtide; upgrade ebbtide or use another catalog",
+            ) from None
         conn.commit()
     if before != head:
         log.info("catalog migrated", extra={"from_revision": before, "to_revision": head})

@@ -62,7 +62,7 @@ class Job:
     attempts: int = 0
     worker_id: str | None = None
     progress: float = 0.0
-    speed: float | None = None  # × realtime of the current attempt
+    speed: float | None = None  # times realtime, of the current attempt
     eta: float | None = None
     started_at: float | None = None
     finished_at: float | None = None

@@ -15,10 +15,12 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlparse
 
 import psycopg
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.errors import EbbtideError
 from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
 from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MIN, exhausted_reason
 
@@ -61,7 +63,15 @@ class PostgresQueue:
         self.clock = clock
         self.channel = "ebbtide_q_" + hashlib.sha1(name.encode()).hexdigest()[:16]
         self._lock = threading.RLock()
-        self._db = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        try:
+            self._db = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as e:
+            where = urlparse(self.url)
+            raise EbbtideError(  # the URL may hold a password: name only host and database
+                f"cannot reach the PostgreSQL queue at {where.hostname}:{where.port or 5432}{where.path}:"
+                f" {e}",
+                hint="check queue.url and that PostgreSQL is running",
+            ) from None
         self._listener: psycopg.Connection[Any] | None = None
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(727274)")  # concurrent first opens: one creates
@@ -196,7 +206,8 @@ class PostgresQueue:
         with self._tx() as db:
             ok = (
                 db.execute(
-                    "UPDATE ebbtide_queue_messages SET visible_at=%s, receipt=NULL WHERE id=%s AND receipt=%s",
+                    "UPDATE ebbtide_queue_messages SET visible_at=%s, receipt=NULL"
+                    " WHERE id=%s AND receipt=%s",
                     (self.clock.now() + max(0.0, delay), delivery.message_id, delivery.receipt),
                 ).rowcount
                 == 1
@@ -269,7 +280,7 @@ class PostgresQueue:
     def purge(self) -> None:
         with self._tx() as db:
             for table in ("ebbtide_queue_messages", "ebbtide_queue_dead", "ebbtide_queue_dedup"):
-                db.execute(f"DELETE FROM {table} WHERE queue=%s", (self.name,))  # type: ignore[arg-type]
+                db.execute(f"DELETE FROM {table} WHERE queue=%s", (self.name,))
 
     def close(self) -> None:
         with self._lock:

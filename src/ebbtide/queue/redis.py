@@ -20,10 +20,12 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import redis as redis_lib
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.errors import EbbtideError
 from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
 from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MAX, POLL_MIN
 
@@ -133,6 +135,14 @@ class RedisQueue:
         self.max_receives = max_receives
         self.clock = clock
         self.r = redis_lib.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        try:
+            self.r.ping()
+        except redis_lib.RedisError as e:
+            where = urlparse(url)
+            raise EbbtideError(
+                f"cannot reach the Redis queue at {where.hostname}:{where.port or 6379}: {e}",
+                hint="check queue.url and that Redis is running",
+            ) from None
         self.prefix = f"ebbtide:{name}:"
         self.k_pending, self.k_leased = self.prefix + "pending", self.prefix + "leased"
         self.k_dead, self.k_wake = self.prefix + "dead", self.prefix + "wake"

@@ -18,6 +18,8 @@ What SQS cannot do, stated rather than faked:
 - `stats().oldest_age` is None: SQS exposes ApproximateAgeOfOldestMessage only via CloudWatch.
 - `send(dedup_id=…)` on a standard queue is de-duplicated within this process only (5 min);
   standard queues have no server-side de-duplication.
+- a stale `extend`/`release` may likewise succeed on SQS (moto accepts any receipt the message
+  ever had); only the lease holder's own heartbeat should call them.
 - `dead_letters()` has to receive from the DLQ to look; it hides what it saw for a moment and
   makes it visible again at once, so two operators listing at the same instant may each see part.
 """
@@ -33,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import ConfigError, EbbtideError
@@ -88,12 +90,18 @@ class SqsQueue:
         )
         self._dedup: dict[str, tuple[str, float]] = {}
         self._dedup_lock = threading.Lock()
-        self.dlq_url = self._ensure(f"{name}-dlq", {})
-        dlq_arn = self.client.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
-        self.url = self._ensure(name, {"RedrivePolicy": policy})
+        try:
+            self.dlq_url = self._ensure(f"{name}-dlq", {})
+            dlq_arn = self.client.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+            self.url = self._ensure(name, {"RedrivePolicy": policy})
+        except (BotoCoreError, ClientError) as e:
+            raise EbbtideError(
+                f"cannot open SQS queue {name!r}: {e}",
+                hint="check AWS credentials (env, profile or role), queue.region and queue.endpoint_url",
+            ) from None
 
     def _ensure(self, name: str, attributes: dict[str, str]) -> str:
         """Return the queue's URL, creating it with `attributes` if missing (an existing one is kept)."""

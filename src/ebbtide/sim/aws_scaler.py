@@ -43,7 +43,8 @@ class AwsScaler:
         e = self.engine
         return [
             PoolView(p.config, tuple(e.worker_view(w) for w in e.live.values() if w.pool == p.name))
-            for p in e.fleet.pools if p.config.provider == "static"
+            for p in e.fleet.pools
+            if p.config.provider == "static"
         ]
 
     def _host_views(self) -> list[PoolView]:
@@ -61,8 +62,16 @@ class AwsScaler:
                     state = WorkerState.BUSY
                 else:
                     state = WorkerState.IDLE
-                ws.append(WorkerView(inst.id, p.name, state, inst.launched_at, e.now,
-                                     job_id=task.attempt.job_id if task and task.attempt else None))
+                ws.append(
+                    WorkerView(
+                        inst.id,
+                        p.name,
+                        state,
+                        inst.launched_at,
+                        e.now,
+                        job_id=task.attempt.job_id if task and task.attempt else None,
+                    )
+                )
             views.append(PoolView(p.config, tuple(ws)))
         return views
 
@@ -122,9 +131,11 @@ class AwsScaler:
             for w in e.rng.sample(tasks, len(tasks) - want_tasks):
                 e.stop_worker(w, outcome=W.KILLED, end_instance=False)
         elif want_tasks > len(tasks):
-            free = [i for i in e.live_instances.values()
-                    if i.ready_at is not None and i.worker_id is None
-                    and i.price_per_hour > 0]
+            free = [
+                i
+                for i in e.live_instances.values()
+                if i.ready_at is not None and i.worker_id is None and i.price_per_hour > 0
+            ]
             for inst in free[: want_tasks - len(tasks)]:
                 e.start_worker(e.fleet.pool(inst.pool), boot=TASK_START, instance=inst)
 

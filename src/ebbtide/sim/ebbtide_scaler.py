@@ -13,7 +13,7 @@ from ebbtide.catalog.states import WorkerState
 from ebbtide.fleet.controller import Controller
 from ebbtide.fleet.model import QueueView, WorkerView
 from ebbtide.fleet.policies import policy_for
-from ebbtide.fleet.providers.base import Instance, LaunchResult
+from ebbtide.fleet.providers.base import Instance, LaunchResult, Provider
 from ebbtide.sim.engine import Engine
 from ebbtide.sim.fleets import SimPool
 
@@ -73,8 +73,11 @@ class SimProvider:
         out = []
         for wid in self._alive():
             w = self.engine.workers[wid]
-            out.append(Instance(w.instance_id, self.pool, w.started_at, worker_id=w.id,
-                                spot=self.sim_pool.config.spot))
+            out.append(
+                Instance(
+                    w.instance_id, self.pool, w.started_at, worker_id=w.id, spot=self.sim_pool.config.spot
+                )
+            )
         return out
 
 
@@ -112,8 +115,18 @@ class SimSources:
         if w is not None and w.state != WorkerState.GONE:
             self.engine.stop_worker(w)
 
-    def record(self, pool: str, policy: str, desired: int, running: int, busy: int,
-               launched: int, retired: int, reason: str, at: float) -> None:
+    def record(
+        self,
+        pool: str,
+        policy: str,
+        desired: int,
+        running: int,
+        busy: int,
+        launched: int,
+        retired: int,
+        reason: str,
+        at: float,
+    ) -> None:
         self.decisions.append((at, pool, desired, reason))
 
 
@@ -121,9 +134,10 @@ def attach_controller(engine: Engine) -> tuple[Controller, SimSources, dict[str,
     setup = engine.setup
     sources = SimSources(engine)
     providers = {p.name: SimProvider(engine, p) for p in engine.fleet.pools}
+    ports: dict[str, Provider] = dict(providers)  # type: ignore[arg-type]
     controller = Controller(
         [p.config for p in engine.fleet.pools],
-        providers,
+        ports,
         policy_for(setup.policy),
         sources,
         sources,

@@ -15,6 +15,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
@@ -44,8 +45,14 @@ class Sample:
 
 
 class Engine:
-    def __init__(self, jobs: Sequence[JobSpec], fleet: SimFleet, setup: Setup, seed: int = 0,
-                 horizon: float | None = None) -> None:
+    def __init__(
+        self,
+        jobs: Sequence[JobSpec],
+        fleet: SimFleet,
+        setup: Setup,
+        seed: int = 0,
+        horizon: float | None = None,
+    ) -> None:
         self.clock = VirtualClock(START)
         self.fleet = fleet
         self.setup = setup
@@ -72,7 +79,7 @@ class Engine:
         self._speed: dict[str, tuple[float, float]] = {}  # pool -> (media seconds, wall seconds)
         self._out_bps = ladder_bytes_per_second()
         self._launched_since_tick = 0
-        self.tick_fn: Callable[[], None] = lambda: None
+        self.tick_fn: Callable[[], object] = lambda: None
         self.on_worker_gone: Callable[[W.Worker], None] = lambda w: None
         for j in jobs:
             self.push(START + j.arrival, ARRIVE, j.id)
@@ -108,7 +115,7 @@ class Engine:
             elif kind == FINISH:
                 self._finish(payload)  # type: ignore[arg-type]
             elif kind == LAPSE:
-                job_id, receipt = payload  # type: ignore[misc]
+                job_id, receipt = cast(tuple[str, int], payload)
                 if self.queue.lapse(job_id, receipt, t):
                     self.dispatch()
             elif kind == NOTICE:
@@ -168,10 +175,11 @@ class Engine:
         counts: dict[str, int] = {}
         for w in self.live.values():
             counts[w.pool] = counts.get(w.pool, 0) + 1
-        s = Sample(self.now - START, self.queue.visible, self.queue.in_flight,
-                   tuple(sorted(counts.items())))
+        s = Sample(self.now - START, self.queue.visible, self.queue.in_flight, tuple(sorted(counts.items())))
         if not self.samples or (s.visible, s.in_flight, s.workers) != (
-            self.samples[-1].visible, self.samples[-1].in_flight, self.samples[-1].workers
+            self.samples[-1].visible,
+            self.samples[-1].in_flight,
+            self.samples[-1].workers,
         ):
             self.samples.append(s)
 
@@ -285,8 +293,9 @@ class Engine:
             self.push(max(self.now, until), LAPSE, (a.job_id, a.receipt))
 
     # --- workers and instances -----------------------------------------------------------------
-    def start_worker(self, pool: SimPool, boot: float | None = None, instance: W.Instance | None = None
-                     ) -> W.Worker:
+    def start_worker(
+        self, pool: SimPool, boot: float | None = None, instance: W.Instance | None = None
+    ) -> W.Worker:
         n = next(self._ids)
         if instance is None:
             instance = W.Instance(f"i-{n:06d}", pool.name, pool.config.price_per_hour, self.now)
@@ -330,8 +339,9 @@ class Engine:
             w.idle_seconds += self.now - w.idle_since
             w.idle_since = None
 
-    def stop_worker(self, w: W.Worker, outcome: str = W.KILLED, release: bool = False,
-                    end_instance: bool = True) -> None:
+    def stop_worker(
+        self, w: W.Worker, outcome: str = W.KILLED, release: bool = False, end_instance: bool = True
+    ) -> None:
         """The worker goes; a job it still held ends with `outcome`."""
         if w.state == WorkerState.GONE:
             return
@@ -379,8 +389,16 @@ class Engine:
             progress = min(1.0, (self.now - a.start) / span) if span > 0 else 1.0
             work = self.jobs[a.job_id].spec.media_seconds
         return WorkerView(
-            w.id, w.pool, w.state, w.started_at, self.now, job_id=a.job_id if a else None,
-            progress=progress, job_work_seconds=work, drain=w.drain, provider_id=w.instance_id,
+            w.id,
+            w.pool,
+            w.state,
+            w.started_at,
+            self.now,
+            job_id=a.job_id if a else None,
+            progress=progress,
+            job_work_seconds=work,
+            drain=w.drain,
+            provider_id=w.instance_id,
         )
 
     def queue_view(self) -> QueueView:
@@ -396,7 +414,9 @@ class Engine:
                 left = 1.0 - min(1.0, (now - a.start) / span) if span > 0 else 0.0
                 running += self.jobs[a.job_id].spec.media_seconds * left
         return QueueView.from_stats(
-            self.queue.stats(now), waiting_work_seconds=waiting, running_work_seconds=running,
+            self.queue.stats(now),
+            waiting_work_seconds=waiting,
+            running_work_seconds=running,
             arrival_rate=len(self._arrivals) / ARRIVAL_WINDOW,
         )
 

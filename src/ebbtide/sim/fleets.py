@@ -4,7 +4,7 @@ Speed follows the config: `speed` is media seconds transcoded per wall-clock sec
 transcode time is `media_seconds / speed`; download and upload time come from the pool's
 bandwidth (input size, and the output ladder's size from its bitrates).
 
-Figures are the seeds': g4dn.xlarge at $0.526/h on-demand and $0.158/h spot, ~5-8× realtime
+Figures are the seeds': g4dn.xlarge at $0.526/h on-demand and $0.158/h spot, ~5-8x realtime
 (a 2-hour match in ~25 min: 2 min download, 20 transcode, 3 upload), ~2.5 min cold start
 (90 s instance + 30 s task + pull), quotas of 1 on-demand and 2 spot (seed 001); the Jetson
 edge box finishes a 2-hour match in ~35 min (seed 000).
@@ -63,12 +63,20 @@ SEED_000 = SimFleet(
     (
         SimPool(_pool(name="edge", provider="static", min=1, max=1, speed=4.5, boot_time=0), bandwidth=40e6),
         SimPool(
-            _pool(name="gpu-od", provider="asg", max=1, quota=1, price_per_hour=0.526, speed=6.0, boot_time=150),
+            _pool(
+                name="gpu-od", provider="asg", max=1, quota=1, price_per_hour=0.526, speed=6.0, boot_time=150
+            ),
         ),
         SimPool(
             _pool(
-                name="gpu-spot", provider="asg", max=2, quota=2, spot=True,
-                price_per_hour=0.158, speed=6.0, boot_time=150,
+                name="gpu-spot",
+                provider="asg",
+                max=2,
+                quota=2,
+                spot=True,
+                price_per_hour=0.158,
+                speed=6.0,
+                boot_time=150,
             ),
             interruptions_per_hour=0.002,
             shortage=0.05,
@@ -80,11 +88,19 @@ SEED_000 = SimFleet(
 SEED_002 = SimFleet(
     "seed-002",
     (
-        SimPool(_pool(name="primary", provider="static", min=1, max=1, speed=1.5, boot_time=0), bandwidth=60e6),
+        SimPool(
+            _pool(name="primary", provider="static", min=1, max=1, speed=1.5, boot_time=0), bandwidth=60e6
+        ),
         SimPool(
             _pool(
-                name="c6i-spot", provider="ec2", max=2, quota=2, spot=True,
-                price_per_hour=0.068, speed=3.0, boot_time=60,
+                name="c6i-spot",
+                provider="ec2",
+                max=2,
+                quota=2,
+                spot=True,
+                price_per_hour=0.068,
+                speed=3.0,
+                boot_time=60,
             ),
             bandwidth=60e6,
             interruptions_per_hour=0.002,

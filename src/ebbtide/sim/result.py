@@ -63,8 +63,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[k]
 
 
-def measure(engine: Engine, scenario: str, seed: int,
-            decisions: list[tuple[float, str, int, str]] | None = None) -> RunResult:
+def measure(
+    engine: Engine, scenario: str, seed: int, decisions: list[tuple[float, str, int, str]] | None = None
+) -> RunResult:
     e = engine
     end = e.now
     latencies = [j.ready_at - (START + j.spec.arrival) for j in e.jobs.values() if j.ready_at is not None]
@@ -116,8 +117,14 @@ def measure(engine: Engine, scenario: str, seed: int,
         sim_seconds=end - START,
         timeline=tuple(e.samples),
         bars=tuple(
-            AttemptBar(a.job_id, a.pool, a.worker_id, a.start - START,
-                       (a.end if a.end is not None else end) - START, a.outcome)
+            AttemptBar(
+                a.job_id,
+                a.pool,
+                a.worker_id,
+                a.start - START,
+                (a.end if a.end is not None else end) - START,
+                a.outcome,
+            )
             for a in e.attempts
         ),
         decisions=tuple(decisions or ()),

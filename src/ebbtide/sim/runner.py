@@ -14,12 +14,20 @@ from ebbtide.sim.setups import Setup
 from ebbtide.sim.workloads import JobSpec
 
 
-def simulate(jobs: Sequence[JobSpec], fleet: SimFleet, setup: Setup, seed: int = 0,
-             scenario: str = "trace", horizon: float | None = None) -> RunResult:
+def simulate(
+    jobs: Sequence[JobSpec],
+    fleet: SimFleet,
+    setup: Setup,
+    seed: int = 0,
+    scenario: str = "trace",
+    horizon: float | None = None,
+) -> RunResult:
     engine = Engine(jobs, fleet, setup, seed=seed, horizon=horizon)
     fleet_log = logging.getLogger("ebbtide.fleet")
     saved = fleet_log.level
-    fleet_log.setLevel(logging.WARNING)  # a month holds thousands of decisions; they are in the result
+    fleet_log.setLevel(
+        logging.ERROR
+    )  # a month holds thousands of decisions and spot shortages; they are in the result
     try:
         if setup.actuation == "aws":
             aws = attach_aws(engine)
@@ -34,6 +42,7 @@ def simulate(jobs: Sequence[JobSpec], fleet: SimFleet, setup: Setup, seed: int =
     return measure(engine, scenario, seed, decisions)
 
 
-def compare(jobs: Sequence[JobSpec], fleet: SimFleet, setups: Sequence[Setup], seed: int = 0,
-            scenario: str = "trace") -> list[RunResult]:
+def compare(
+    jobs: Sequence[JobSpec], fleet: SimFleet, setups: Sequence[Setup], seed: int = 0, scenario: str = "trace"
+) -> list[RunResult]:
     return [simulate(jobs, fleet, s, seed=seed, scenario=scenario) for s in setups]

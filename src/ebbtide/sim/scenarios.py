@@ -28,22 +28,54 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("single-short", "seed 000 scenario 1: one 60 MB, 2-minute video", SEED_000,
-                 lambda r: wl.at_once(1, wl.fixed(SHORT_SECONDS, SHORT_BYTES), r)),
-        Scenario("single-long", "seed 000 scenario 2: one 4 GB, 2-hour match", SEED_000,
-                 lambda r: wl.at_once(1, MATCH, r)),
-        Scenario("three-matches", "seed 000 scenario 3: three 2-hour matches at once", SEED_000,
-                 lambda r: wl.at_once(3, MATCH, r)),
-        Scenario("six-matches", "seed 000 scenario 4: six 2-hour matches at once", SEED_000,
-                 lambda r: wl.at_once(6, MATCH, r)),
-        Scenario("twelve-hourly", "seed 000 table: twelve 2-hour matches, one per hour", SEED_000,
-                 lambda r: wl.every(12, 3600, MATCH, r)),
-        Scenario("month-50", "seed 000 monthly estimate: 50 matches a month, mixed sizes, weekends",
-                 SEED_000, lambda r: wl.weekly(50, 30 / 7, wl.weekend_afternoons(), wl.mixed_matches, r)),
-        Scenario("clip-bursts", "seed 002: bursts of clip jobs on an always-on primary, spot overflow",
-                 SEED_002, lambda r: wl.bursts([3600, 6 * 3600, DAY + 2 * 3600], 20, 600, wl.clips, r)),
-        Scenario("solver-month", "seed 003: 100 solver runs a month, 1-4 h each, one task per job",
-                 SEED_003, lambda r: wl.poisson(100 / 30 / 24, 30 * DAY, wl.solver_runs, r, kind="command")),
+        Scenario(
+            "single-short",
+            "seed 000 scenario 1: one 60 MB, 2-minute video",
+            SEED_000,
+            lambda r: wl.at_once(1, wl.fixed(SHORT_SECONDS, SHORT_BYTES), r),
+        ),
+        Scenario(
+            "single-long",
+            "seed 000 scenario 2: one 4 GB, 2-hour match",
+            SEED_000,
+            lambda r: wl.at_once(1, MATCH, r),
+        ),
+        Scenario(
+            "three-matches",
+            "seed 000 scenario 3: three 2-hour matches at once",
+            SEED_000,
+            lambda r: wl.at_once(3, MATCH, r),
+        ),
+        Scenario(
+            "six-matches",
+            "seed 000 scenario 4: six 2-hour matches at once",
+            SEED_000,
+            lambda r: wl.at_once(6, MATCH, r),
+        ),
+        Scenario(
+            "twelve-hourly",
+            "seed 000 table: twelve 2-hour matches, one per hour",
+            SEED_000,
+            lambda r: wl.every(12, 3600, MATCH, r),
+        ),
+        Scenario(
+            "month-50",
+            "seed 000 monthly estimate: 50 matches a month, mixed sizes, weekends",
+            SEED_000,
+            lambda r: wl.weekly(50, 30 / 7, wl.weekend_afternoons(), wl.mixed_matches, r),
+        ),
+        Scenario(
+            "clip-bursts",
+            "seed 002: bursts of clip jobs on an always-on primary, spot overflow",
+            SEED_002,
+            lambda r: wl.bursts([3600, 6 * 3600, DAY + 2 * 3600], 20, 600, wl.clips, r),
+        ),
+        Scenario(
+            "solver-month",
+            "seed 003: 100 solver runs a month, 1-4 h each, one task per job",
+            SEED_003,
+            lambda r: wl.poisson(100 / 30 / 24, 30 * DAY, wl.solver_runs, r, kind="command"),
+        ),
     )
 }
 

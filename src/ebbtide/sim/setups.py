@@ -61,7 +61,9 @@ SEED_ORIGINAL = Setup(
     ledger=False,
     actuation="aws",
     interval=60,
-    policy=TargetPolicyConfig(target_per_worker=1.0, metric="visible", scale_out_cooldown=60, scale_in_cooldown=300),
+    policy=TargetPolicyConfig(
+        target_per_worker=1.0, metric="visible", scale_out_cooldown=60, scale_in_cooldown=300
+    ),
     hosts=StepPolicyConfig(steps=_steps((1, 1), (2, 2)), scale_in_after=600, cooldown=300),
 )
 
@@ -93,7 +95,7 @@ SEED_002 = Setup(
     ledger=False,
     actuation="aws",
     interval=60,
-    policy=SustainedPolicyConfig(),
+    policy=SustainedPolicyConfig.model_validate({}),
 )
 
 EBBTIDE = Setup(
@@ -104,7 +106,7 @@ EBBTIDE = Setup(
     wait=Settings().queue.wait,
     max_receives=Settings().queue.max_receives,
     heartbeat=True,
-    policy=DeadlinePolicyConfig(),
+    policy=DeadlinePolicyConfig.model_validate({}),
     interval=Settings().fleet.interval,
     launch_budget=Settings().fleet.launch_budget,
     drain_idle_after=Settings().fleet.drain_idle_after,

@@ -92,7 +92,9 @@ def write_trace(jobs: Iterable[JobSpec], path: str | Path) -> None:
 
 def sort_jobs(jobs: Iterable[JobSpec]) -> list[JobSpec]:
     ordered = sorted(jobs, key=lambda j: (j.arrival, j.id))
-    return [JobSpec(f"j{i:05d}", j.arrival, j.media_seconds, j.size_bytes, j.kind) for i, j in enumerate(ordered)]
+    return [
+        JobSpec(f"j{i:05d}", j.arrival, j.media_seconds, j.size_bytes, j.kind) for i, j in enumerate(ordered)
+    ]
 
 
 # --- sizes -------------------------------------------------------------------------------------
@@ -130,7 +132,9 @@ def solver_runs(rng: random.Random) -> tuple[float, int]:
 # --- generators ---------------------------------------------------------------------------------
 
 
-def at_once(n: int, sizer: Sizer, rng: random.Random, t: float = 0.0, kind: str = "transcode") -> list[JobSpec]:
+def at_once(
+    n: int, sizer: Sizer, rng: random.Random, t: float = 0.0, kind: str = "transcode"
+) -> list[JobSpec]:
     return sort_jobs(JobSpec("", t, *sizer(rng), kind) for _ in range(n))
 
 
@@ -153,7 +157,12 @@ def poisson(
 
 
 def bursts(
-    times: Sequence[float], per_burst: int, spread: float, sizer: Sizer, rng: random.Random, kind: str = "transcode"
+    times: Sequence[float],
+    per_burst: int,
+    spread: float,
+    sizer: Sizer,
+    rng: random.Random,
+    kind: str = "transcode",
 ) -> list[JobSpec]:
     """`per_burst` uploads within `spread` seconds after each of `times` (seed 002's queue floods)."""
     return sort_jobs(
@@ -162,7 +171,12 @@ def bursts(
 
 
 def weekly(
-    total: int, weeks: float, weights: Sequence[float], sizer: Sizer, rng: random.Random, kind: str = "transcode"
+    total: int,
+    weeks: float,
+    weights: Sequence[float],
+    sizer: Sizer,
+    rng: random.Random,
+    kind: str = "transcode",
 ) -> list[JobSpec]:
     """`total` arrivals over `weeks`, placed by an hour-of-week weight profile (168 weights, or 7 per day)."""
     if len(weights) not in (7, 168) or sum(weights) <= 0:

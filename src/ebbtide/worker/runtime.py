@@ -32,6 +32,7 @@ from ebbtide.worker.ecs_protection import EcsProtection, ecs_protection_for
 from ebbtide.worker.handlers import Outcome, resolve
 from ebbtide.worker.heartbeat import CurrentJob, Heartbeat
 from ebbtide.worker.messages import JobMessage
+from ebbtide.worker.reconcile import reconcile_dead_letters
 from ebbtide.worker.spot import ImdsClient, SpotNotice, SpotWatcher, spot_enabled
 from ebbtide.worker.status import StatusWriter
 from ebbtide.worker.tempdirs import TempRoot
@@ -364,6 +365,10 @@ class Worker:
     # start and stop -----------------------------------------------------------------------------
     def _start(self) -> None:
         self._temp.sweep_stale()
+        try:  # jobs whose every worker died: tell the catalog (cheap, once per start)
+            reconcile_dead_letters(self.services)
+        except Exception:
+            log.exception("could not reconcile dead letters")
         self._tick()  # registers the worker as booting
         with self._lock:
             self._state = WorkerState.IDLE

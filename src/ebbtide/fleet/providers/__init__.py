@@ -19,9 +19,25 @@ def provider_for(
         from ebbtide.fleet.providers.local import LocalProvider
 
         return LocalProvider(pool, settings.data_path, clock, config_path=config_path)
+    if pool.provider == "ec2":
+        from ebbtide.fleet.providers.ec2 import Ec2Provider
+
+        return Ec2Provider(pool, settings, clock)
+    if pool.provider == "asg":
+        from ebbtide.fleet.providers.asg import AsgProvider
+
+        return AsgProvider(pool, settings, clock)
+    if pool.provider == "ecs-service":
+        from ebbtide.fleet.providers.ecs_service import EcsServiceProvider
+
+        return EcsServiceProvider(pool, settings, clock)
+    if pool.provider == "ecs-task":
+        from ebbtide.fleet.providers.ecs_task import EcsTaskProvider
+
+        return EcsTaskProvider(pool, settings, clock)
     raise ConfigError(
-        f"pool {pool.name}: provider {pool.provider!r} is not available in this build yet",
-        hint="use provider: local or static",
+        f"pool {pool.name}: unknown provider {pool.provider!r}",
+        hint="use one of static, local, ec2, asg, ecs-service, ecs-task",
     )
 
 

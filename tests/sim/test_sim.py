@@ -1,0 +1,123 @@
+"""The simulator drives the real fleet controller and policies; no mocks (nothing external runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ebbtide.cli import sim_cmd
+from ebbtide.sim.runner import simulate
+from ebbtide.sim.scenarios import SCENARIOS, SEED_000_SET
+from ebbtide.sim.setups import SETUPS
+from ebbtide.sim.squeue import SimQueue
+from ebbtide.sim.workloads import TraceError, parse_trace, read_trace, write_trace
+
+
+def run(scenario: str, setup: str, seed: int = 0):
+    sc = SCENARIOS[scenario]
+    return simulate(sc.jobs(seed), sc.fleet, SETUPS[setup], seed=seed, scenario=scenario)
+
+
+def test_lease_lapse_redelivers_and_dead_letters() -> None:
+    q = SimQueue(max_receives=2)
+    q.send("a", 0)
+    m1 = q.receive(0, lease=10)
+    assert m1 is not None and m1.receive_count == 1 and q.visible == 0
+    r1 = m1.receipt
+    assert not q.lapse("a", r1, 5)  # not yet
+    assert q.lapse("a", r1, 10) and q.visible == 1
+    m2 = q.receive(11, lease=10)
+    assert m2 is not None and m2.receive_count == 2
+    assert not q.ack("a", r1)  # the first lease is stale, like SQS's expired receipt
+    assert q.lapse("a", m2.receipt, 21)
+    assert q.receive(22, lease=10) is None and len(q.dead) == 1
+
+
+def test_same_seed_same_result() -> None:
+    a, b = run("clip-bursts", "ebbtide", 3), run("clip-bursts", "ebbtide", 3)
+    assert a.summary() == b.summary()
+    assert run("clip-bursts", "ebbtide", 4).summary() != a.summary()
+
+
+@pytest.mark.parametrize("scenario", ["single-long", "three-matches", "twelve-hourly"])
+def test_seed_original_shows_seed_000_failures(scenario: str) -> None:
+    r = run(scenario, "seed-original")
+    assert r.dup_jobs > 0, "10-min visibility without heartbeat must re-deliver 2-hour matches"
+    assert r.killed > 0, "5-min ECS scale-in cooldown must kill busy tasks"
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_ebbtide_never_duplicates_or_kills(scenario: str) -> None:
+    r = run(scenario, "ebbtide")
+    assert (r.dup_jobs, r.killed, r.lost) == (0, 0, 0)
+    assert r.ready == r.jobs
+
+
+def test_ebbtide_beats_seed_recommended_on_seed_000_set() -> None:
+    eb = [run(s, "ebbtide") for s in SEED_000_SET]
+    rec = [run(s, "seed-recommended") for s in SEED_000_SET]
+    assert sum(r.total_cost for r in eb) <= 0.6 * sum(r.total_cost for r in rec)
+    for e, r in zip(eb, rec, strict=True):
+        assert e.p95_ready is not None and r.p95_ready is not None
+        assert e.p95_ready <= r.p95_ready + 1.0, e.scenario
+    # six-matches is left out: the deadline policy buys the on-demand worker for the 30-min target
+    # (see the report); everywhere else ebbtide pays at most 1.25x its own paid work at spot price.
+    for e in eb:
+        if e.scenario != "six-matches" and e.lower_bound > 0:
+            assert e.total_cost <= 1.25 * e.lower_bound, e.scenario
+
+
+def test_trace_roundtrip_and_errors(tmp_path: Path) -> None:
+    jobs = SCENARIOS["month-50"].jobs(1)
+    p = tmp_path / "t.csv"
+    write_trace(jobs, p)
+    back = read_trace(p)
+    assert len(back) == len(jobs) and abs(back[-1].arrival - jobs[-1].arrival) < 0.01
+    with pytest.raises(TraceError) as e:
+        parse_trace("arrival_s,media_seconds,size_bytes,kind\n0,60,100\n5,abc,1\n")
+    assert ":3:" in e.value.message and e.value.hint
+    with pytest.raises(TraceError):
+        parse_trace("0,60,100,dance\n")
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    sim_cmd.register(app)
+    app.command("noop")(lambda: None)
+    return app
+
+
+def test_cli_json_plot_and_trace(tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(
+        _app(),
+        [
+            "sim",
+            "--scenario",
+            "three-matches",
+            "--setups",
+            "seed-original,ebbtide",
+            "--json",
+            "--plot",
+            str(tmp_path / "plots"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert [d["setup"] for d in data] == ["seed-original", "ebbtide"]
+    assert data[0]["killed"] > 0 and data[1]["killed"] == 0
+    pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert pngs == ["three-matches-ebbtide.png", "three-matches-seed-original.png"]
+    assert (tmp_path / "plots" / pngs[0]).read_bytes()[:4] == b"\x89PNG"
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,media_seconds,size_bytes,kind\n0,7200,4000000000,transcode\n")
+    res = runner.invoke(_app(), ["sim", "--trace", str(trace), "--setups", "ebbtide"])
+    assert res.exit_code == 0 and "ebbtide" in res.output
+    res = runner.invoke(_app(), ["sim", "--list"])
+    assert "solver-month" in res.output and "seed-002-thresholds" in res.output
+    res = runner.invoke(_app(), ["sim", "--scenario", "nope"])
+    assert res.exit_code != 0 and "unknown scenario" in str(res.exception)
