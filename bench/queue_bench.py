@@ -1,6 +1,6 @@
 """Jobs per second through the SQLite queue (send + receive + ack), beside a baseline in the same run.
 
-    ./.venv/bin/python bench/queue_bench.py [--jobs 3000] [--consumers 1 4]
+    ./.venv/bin/python bench/queue_bench.py [--jobs 4000] [--consumers 1 4] [--repeat 3]
 
 One producer (this process) sends `--jobs` messages while N consumer processes (spawned, warmed
 up and started together) receive and ack them; the figure is jobs / wall time from the first
@@ -122,6 +122,7 @@ def run(backend: str, consumers: int, jobs: int, workdir: Path, prefill: bool) -
     """prefill=False: send while consuming (end to end); True: fill first, then time the drain."""
     consumer, producer, leaf = BACKENDS[backend]
     mode = "drain" if prefill else "live"
+    workdir.mkdir(parents=True, exist_ok=True)
     path = str(workdir / f"{backend.split()[0]}-{consumers}-{mode}-{leaf}")
     send = producer(path)  # creates the schema before consumers open it
     if prefill:
@@ -150,6 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=4000)
     ap.add_argument("--consumers", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is shown")
     args = ap.parse_args()
     console = Console(width=120)
     results: dict[tuple[str, int, bool], Result] = {}
@@ -157,10 +159,15 @@ def main() -> None:
         for n in args.consumers:
             for prefill in (False, True):
                 for backend in BACKENDS:
-                    with console.status(f"{backend}, {n} consumer(s), {args.jobs} jobs…"):
-                        results[backend, n, prefill] = run(backend, n, args.jobs, Path(tmp), prefill)
+                    runs = []
+                    for k in range(args.repeat):
+                        with console.status(f"{backend}, {n} consumer(s), {args.jobs} jobs, run {k + 1}…"):
+                            runs.append(run(backend, n, args.jobs, Path(tmp) / f"r{k}", prefill))
+                    results[backend, n, prefill] = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
 
-    table = Table(title=f"{args.jobs} jobs per run; WAL + synchronous=NORMAL for both")
+    table = Table(
+        title=f"{args.jobs} jobs per run, median of {args.repeat}; WAL + synchronous=NORMAL for both"
+    )
     cols = ("consumers", "measure", "backend", "seconds", "jobs/s", "dups", "ebbtide / baseline")
     for col in cols:
         table.add_column(col, justify="left" if col in ("backend", "measure") else "right")

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from ebbtide.catalog import open_catalog
 from ebbtide.catalog.engine import make_engine, normalise_url
-from ebbtide.catalog.migrate import current_revision, head_revision
+from ebbtide.catalog.migrate import HEAD_REVISION, current_revision, head_revision
 from ebbtide.catalog.models import Base
 from ebbtide.errors import ConfigError, EbbtideError
 
@@ -25,7 +25,7 @@ def test_fresh_database_is_migrated_to_head_and_reopening_is_a_no_op(catalog_url
     second = open_catalog(catalog_url)  # idempotent: same head, nothing re-created
     try:
         with second.engine.connect() as conn:
-            assert current_revision(conn) == head_revision() == "0001"
+            assert current_revision(conn) == head_revision() == HEAD_REVISION
             assert set(inspect(conn).get_table_names()) >= TABLES
     finally:
         second.close()

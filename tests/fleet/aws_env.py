@@ -17,6 +17,7 @@ from ebbtide.config.sections import AwsConfig, PoolConfig
 from ebbtide.config.settings import Settings
 
 REGION = "us-east-1"
+MOTO_AMI = "ami-03cf127a"  # in moto's built-in image list (listing them all costs seconds)
 
 
 def suffix() -> str:
@@ -42,6 +43,7 @@ class Network:
     subnets: tuple[str, ...]
     template: str  # launch template name
     template_id: str
+    security_group: str
 
 
 def network(endpoint: str) -> Network:
@@ -52,12 +54,12 @@ def network(endpoint: str) -> Network:
         ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
         for cidr, az in (("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b"))
     )
-    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     name = f"ebbtide-lt-{suffix()}"
     lt = ec2.create_launch_template(
-        LaunchTemplateName=name, LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"},
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": MOTO_AMI, "InstanceType": "t3.micro"},
     )["LaunchTemplate"]
-    return Network(vpc, subnets, name, lt["LaunchTemplateId"])
+    sg = ec2.create_security_group(GroupName=f"ebbtide-{suffix()}", Description="workers", VpcId=vpc)["GroupId"]
+    return Network(vpc, subnets, name, lt["LaunchTemplateId"], sg)
 
 
 def instances_of(endpoint: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -86,7 +88,7 @@ def cluster_with_task_definition(endpoint: str) -> tuple[str, str]:
     family = f"worker-{suffix()}"
     ecs.register_task_definition(
         family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-        containerDefinitions=[{"name": "worker", "image": "ebbtide:latest", "essential": True,
+        containerDefinitions=[{"name": "worker", "image": "ebbtide:latest", "essential": True, "memory": 512, "cpu": 256,
                                "command": ["ebbtide", "worker"]}],
     )
     return cluster, family

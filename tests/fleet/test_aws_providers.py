@@ -210,10 +210,11 @@ def test_ecs_service_desired_count_follows_launch_and_retire(moto_endpoint: str)
     assert {i.id for i in res.instances} == {i.id for i in provider.inventory()}
     assert all(i.state == "pending" for i in provider.inventory())
 
-    net = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"]}}
+    vpc = network(moto_endpoint)
+    awsvpc = {"awsvpcConfiguration": {"subnets": list(vpc.subnets), "securityGroups": [vpc.security_group]}}
     for group in (f"service:{service}", f"service:{service}", "family:someone-else"):
         ecs.run_task(cluster=cluster, taskDefinition=family, launchType="FARGATE", group=group,
-                     networkConfiguration=net)
+                     networkConfiguration=awsvpc)
     found = provider.inventory()
     assert len(found) == 2 and all(i.id.startswith("arn:aws:ecs:") for i in found)
 
@@ -232,8 +233,9 @@ def test_ecs_task_runs_one_single_run_worker_per_launch(moto_endpoint: str) -> N
     cluster, family = cluster_with_task_definition(moto_endpoint)
     s = settings_for(moto_endpoint)
     name = f"solver-{suffix()}"
+    net = network(moto_endpoint)
     cfg = pool(name, "ecs-task", spot=True, cluster=cluster, task_definition=family,
-               subnets=["subnet-aaaa1111", "subnet-bbbb2222"], security_groups=["sg-1234"])
+               subnets=list(net.subnets), security_groups=[net.security_group])
     provider = provider_for(cfg, s, CLOCK)
     assert isinstance(provider, EcsTaskProvider)
 

@@ -66,7 +66,7 @@ class Env:
         """The real worker runtime, in-process, takes one job to the end."""
         from ebbtide.worker.runtime import Worker
 
-        code = Worker(self.services, pool="local", once=True, install_signals=False).run()
+        code = Worker(self.services, pool="local", once=True, idle_exit=3, install_signals=False).run()
         assert code == 0
 
     def ready_video(self, who: Account, clip: Path, title: str = "ready") -> dict[str, Any]:

@@ -183,46 +183,55 @@ class SqliteQueue:
             interval = min(POLL_MAX, interval * 1.5)
 
     def _lease(self, lease: float, max_messages: int) -> list[Delivery]:
-        with self._lock:
-            # Look before taking the write lock, so idle pollers do not queue behind producers.
-            if not self._db.execute(
-                "SELECT 1 FROM messages WHERE queue=? AND visible_at<=? LIMIT 1",
-                (self.name, self.clock.now()),
-            ).fetchone():
-                return []
         out: list[Delivery] = []
-        with self._tx() as db:
-            buried = True
-            while len(out) < max_messages and buried:  # a round that buried nothing has seen all it can
-                buried = False
-                now = self.clock.now()
-                rows = db.execute(
-                    "SELECT id, body, sent_at, receive_count FROM messages"
-                    " WHERE queue=? AND visible_at<=? ORDER BY visible_at, seq LIMIT ?",
-                    (self.name, now, max_messages - len(out)),
+        for _ in range(1000):  # every extra round buried at least one message; bound it anyway
+            now, want = self.clock.now(), max_messages - len(out)
+            with self._lock:
+                # Look before writing, so idle pollers never take the write lock from producers.
+                if not self._db.execute(
+                    "SELECT 1 FROM messages WHERE queue=? AND visible_at<=? LIMIT 1", (self.name, now)
+                ).fetchone():
+                    return out
+                # One statement leases the batch: SQLite takes the write lock before it reads, so
+                # two processes never pick the same row. One receipt per call; (id, receipt) is the lease.
+                receipt, until = uuid.uuid4().hex, now + lease
+                rows = self._db.execute(
+                    "UPDATE messages SET receipt=?1, visible_at=?2, receive_count=receive_count+1"
+                    " WHERE id IN (SELECT id FROM messages WHERE queue=?3 AND visible_at<=?4"
+                    " AND receive_count<?5 ORDER BY visible_at, seq LIMIT ?6)"
+                    " RETURNING id, body, sent_at, receive_count, seq",
+                    (receipt, until, self.name, now, self.max_receives, want),
                 ).fetchall()
-                if not rows:
-                    break
-                for message_id, raw, sent_at, count in rows:
-                    if count >= self.max_receives:
-                        self._bury(db, message_id, exhausted_reason(count, self.max_receives), now)
-                        buried = True
-                        continue
-                    try:
-                        body = decode_body(raw)
-                    except BadMessage as e:
-                        self._bury(db, message_id, str(e), now)
-                        buried = True
-                        continue
-                    receipt = uuid.uuid4().hex
-                    until = now + lease
-                    db.execute(
-                        "UPDATE messages SET receipt=?, visible_at=?, receive_count=receive_count+1"
-                        " WHERE id=?",
-                        (receipt, until, message_id),
-                    )
-                    out.append(Delivery(message_id, receipt, body, count + 1, sent_at, until))
+            malformed = []
+            for message_id, raw, sent_at, count, _seq in sorted(rows, key=lambda r: r[4]):
+                try:
+                    out.append(Delivery(message_id, receipt, decode_body(raw), count, sent_at, until))
+                except BadMessage as e:
+                    malformed.append((message_id, str(e)))
+            exhausted = self._bury_exhausted(now) if len(rows) < want else 0  # eligible ones ran out
+            if malformed:
+                with self._tx() as db:
+                    for message_id, reason in malformed:
+                        self._bury(db, message_id, reason, now)
+            if len(out) >= max_messages or not (malformed or exhausted):
+                return out
         return out
+
+    def _bury_exhausted(self, now: float) -> int:
+        """Dead-letter visible messages already received max_receives times (they are never leased)."""
+        query = (
+            "SELECT id, receive_count FROM messages WHERE queue=? AND visible_at<=? AND receive_count>=?"
+            " LIMIT 100"
+        )
+        args = (self.name, now, self.max_receives)
+        with self._lock:
+            if not self._db.execute(query, args).fetchone():  # cheap look without the write lock
+                return 0
+        with self._tx() as db:
+            found = db.execute(query, args).fetchall()
+            for message_id, count in found:
+                self._bury(db, message_id, exhausted_reason(count, self.max_receives), now)
+        return len(found)
 
     def _bury(self, db: sqlite3.Connection, message_id: str, reason: str, now: float) -> None:
         db.execute(

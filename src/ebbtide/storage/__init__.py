@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
@@ -17,9 +17,11 @@ from ebbtide.config.sections import StoreConfig
 from ebbtide.errors import ConfigError
 from ebbtide.storage.base import MultipartUploads, ObjectInfo, ObjectStore, validate_key, validate_prefix
 from ebbtide.storage.file import FileStore
-from ebbtide.storage.keys import UploadError
-from ebbtide.storage.s3 import S3Store, StoreUnavailable
+from ebbtide.storage.keys import StoreUnavailable, UploadError
 from ebbtide.storage.signing import SignatureError
+
+if TYPE_CHECKING:
+    from ebbtide.storage.s3 import S3Store
 
 __all__ = [
     "FileStore",
@@ -35,6 +37,15 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # boto3 takes a quarter of a second to import; only S3 users pay for it.
+    if name == "S3Store":
+        from ebbtide.storage.s3 import S3Store
+
+        return S3Store
+    raise AttributeError(name)
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
@@ -79,6 +90,8 @@ def _open_s3(cfg: StoreConfig, bucket: str, path: str) -> S3Store:
             validate_prefix(prefix + "/")
         except Exception as e:
             raise ConfigError(f"store.url {cfg.url!r} has a bad prefix: {e}") from None
+    from ebbtide.storage.s3 import S3Store
+
     client = make_client(cfg)
     store = S3Store(
         bucket,

@@ -22,3 +22,7 @@ def relative_key(prefix: str, key: str) -> str:
     """`key` relative to the folder `prefix` (as `put_folder` wrote it)."""
     head = prefix.strip("/")
     return key[len(head) + 1 :] if head else key
+
+
+class StoreUnavailable(EbbtideError):
+    """The S3 endpoint refused or could not be reached."""

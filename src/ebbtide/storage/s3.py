@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.storage.base import ObjectInfo, validate_prefix
-from ebbtide.storage.keys import UploadError, object_key, relative_key
+from ebbtide.storage.keys import StoreUnavailable, UploadError, object_key, relative_key
 from ebbtide.storage.signing import content_disposition
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _BAD_UPLOAD = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML"}
-
-
-class StoreUnavailable(EbbtideError):
-    """The S3 endpoint refused or could not be reached."""
 
 
 @contextlib.contextmanager
