@@ -50,6 +50,8 @@ def network(endpoint: str) -> Network:
     """A VPC with two subnets (two AZs) and a launch template with an AMI moto knows."""
     ec2 = client("ec2", endpoint)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    # Fargate tasks need DNS hostnames (and moto's ECS fails a task's ENI without them)
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnets = tuple(
         ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
         for cidr, az in (("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b"))
