@@ -1,6 +1,6 @@
 """Jobs per second through the SQLite queue (send + receive + ack), beside a baseline in the same run.
 
-    ./.venv/bin/python bench/queue_bench.py [--jobs 4000] [--consumers 1 4] [--repeat 3]
+    ./.venv/bin/python bench/queue_bench.py [--jobs 3000] [--consumers 1 4] [--repeat 3]
 
 One producer (this process) sends `--jobs` messages while N consumer processes (spawned, warmed
 up and started together) receive and ack them; the figure is jobs / wall time from the first
@@ -149,7 +149,7 @@ def run(backend: str, consumers: int, jobs: int, workdir: Path, prefill: bool) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--jobs", type=int, default=4000)
+    ap.add_argument("--jobs", type=int, default=3000)
     ap.add_argument("--consumers", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is shown")
     args = ap.parse_args()

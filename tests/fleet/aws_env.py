@@ -6,7 +6,11 @@ worker), so tests must never see each other's instances, groups or tasks.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +37,9 @@ def client(service: str, endpoint: str) -> Any:
 
 
 def pool(name: str, provider: str, spot: bool = False, **options: Any) -> PoolConfig:
-    return PoolConfig(name=name, provider=provider, max=10, spot=spot, price_per_hour=0.1,  # type: ignore[arg-type]
-                      options=options)
+    raw = {"name": name, "provider": provider, "max": 10, "spot": spot, "price_per_hour": 0.1,
+           "options": options}
+    return PoolConfig.model_validate(raw)
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,8 @@ def network(endpoint: str) -> Network:
     lt = ec2.create_launch_template(
         LaunchTemplateName=name, LaunchTemplateData={"ImageId": MOTO_AMI, "InstanceType": "t3.micro"},
     )["LaunchTemplate"]
-    sg = ec2.create_security_group(GroupName=f"ebbtide-{suffix()}", Description="workers", VpcId=vpc)["GroupId"]
-    return Network(vpc, subnets, name, lt["LaunchTemplateId"], sg)
+    sg = ec2.create_security_group(GroupName=f"ebbtide-{suffix()}", Description="workers", VpcId=vpc)
+    return Network(vpc, subnets, name, lt["LaunchTemplateId"], sg["GroupId"])
 
 
 def instances_of(endpoint: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -90,8 +95,8 @@ def cluster_with_task_definition(endpoint: str) -> tuple[str, str]:
     family = f"worker-{suffix()}"
     ecs.register_task_definition(
         family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-        containerDefinitions=[{"name": "worker", "image": "ebbtide:latest", "essential": True, "memory": 512, "cpu": 256,
-                               "command": ["ebbtide", "worker"]}],
+        containerDefinitions=[{"name": "worker", "image": "ebbtide:latest", "essential": True,
+                               "memory": 512, "cpu": 256, "command": ["ebbtide", "worker"]}],
     )
     return cluster, family
 
@@ -103,7 +108,9 @@ class CapacityShortClient:
     the chosen calls raise the ClientError real EC2 would send and every other call goes to moto.
     """
 
-    def __init__(self, real: Any, spot: bool = False, subnets: tuple[str, ...] = (), after: int | None = None):
+    def __init__(
+        self, real: Any, spot: bool = False, subnets: tuple[str, ...] = (), after: int | None = None
+    ) -> None:
         self.real = real
         self.spot = spot
         self.subnets = set(subnets)
@@ -127,3 +134,23 @@ class CapacityShortClient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
+
+
+@contextmanager
+def tasks_stay_running(endpoint: str) -> Iterator[None]:
+    """moto moves an ECS task one lifecycle step (RUNNING → DEACTIVATING → …) on every read; hold
+    tasks at RUNNING, as real ones are while they work, through moto's state-manager API."""
+
+    def post(path: str, body: dict[str, Any]) -> None:
+        req = urllib.request.Request(
+            f"{endpoint}/moto-api/state-manager/{path}", data=json.dumps(body).encode(),
+            method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+    hold = {"progression": "manual", "times": 10**6}
+    post("set-transition", {"model_name": "ecs::task", "transition": hold})
+    try:
+        yield
+    finally:
+        post("unset-transition", {"model_name": "ecs::task"})

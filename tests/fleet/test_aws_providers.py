@@ -8,6 +8,7 @@ service starting its own tasks) the test says so and does the smallest thing ins
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from aws_env import (
     pool,
     settings_for,
     suffix,
+    tasks_stay_running,
 )
 from fleet_fakes import FakeQueue, FakeRecorder, FakeWorkers
 
@@ -36,8 +38,6 @@ from ebbtide.fleet.providers.aws import CloudError, started_by
 from ebbtide.fleet.providers.ec2 import Ec2Provider
 from ebbtide.fleet.providers.ecs_service import EcsServiceProvider
 from ebbtide.fleet.providers.ecs_task import EcsTaskProvider
-
-pytestmark = pytest.mark.xdist_group("moto")
 
 CLOCK = VirtualClock()
 
@@ -143,8 +143,8 @@ def test_asg_desired_capacity_protection_and_named_retire(moto_endpoint: str) ->
     api = client("autoscaling", moto_endpoint)
 
     def described() -> dict[str, Any]:
-        g: dict[str, Any] = api.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
-        return g
+        g = api.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        return dict(g)
 
     res = provider.launch(2)
     assert res.error is None and res.launched == 2
@@ -189,6 +189,13 @@ def test_asg_missing_group_is_a_launch_error_and_a_cloud_error(moto_endpoint: st
 
 
 # ECS service -----------------------------------------------------------------------------------
+@pytest.fixture()
+def running_tasks(moto_endpoint: str) -> Iterator[None]:
+    with tasks_stay_running(moto_endpoint):
+        yield
+
+
+@pytest.mark.usefixtures("running_tasks")
 def test_ecs_service_desired_count_follows_launch_and_retire(moto_endpoint: str) -> None:
     """moto's ECS services never start tasks, so the test starts the service's tasks itself with
     RunTask(group="service:<name>"), which is how ECS labels a service's tasks."""
@@ -229,6 +236,7 @@ def test_ecs_service_desired_count_follows_launch_and_retire(moto_endpoint: str)
 
 
 # ECS task per job ------------------------------------------------------------------------------
+@pytest.mark.usefixtures("running_tasks")
 def test_ecs_task_runs_one_single_run_worker_per_launch(moto_endpoint: str) -> None:
     cluster, family = cluster_with_task_definition(moto_endpoint)
     s = settings_for(moto_endpoint)
@@ -242,7 +250,8 @@ def test_ecs_task_runs_one_single_run_worker_per_launch(moto_endpoint: str) -> N
     res = provider.launch(2)
     assert res.error is None and res.launched == 2
     ecs = client("ecs", moto_endpoint)
-    tasks = ecs.describe_tasks(cluster=cluster, tasks=[i.id for i in res.instances], include=["TAGS"])["tasks"]
+    arns = [i.id for i in res.instances]
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns, include=["TAGS"])["tasks"]
     assert len(tasks) == 2
     by_arn = {i.id: i for i in res.instances}
     for t in tasks:
@@ -254,7 +263,8 @@ def test_ecs_task_runs_one_single_run_worker_per_launch(moto_endpoint: str) -> N
         tags = {x["key"]: x["value"] for x in t["tags"]}
         assert tags == {"ebbtide:pool": name, "ebbtide:worker-id": by_arn[t["taskArn"]].worker_id}
         assert t["startedBy"] == started_by(name) == f"ebbtide/{name}"
-        assert t["capacityProviderName"] == "FARGATE_SPOT"
+    strategy = provider.request("w")["capacityProviderStrategy"]
+    assert strategy == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
     assert all(i.spot for i in res.instances)
 
     # a restarted controller finds them by startedBy, with their worker ids
@@ -330,22 +340,26 @@ def test_controller_falls_back_from_a_spot_shortage_to_on_demand(moto_endpoint: 
     }
     clock = VirtualClock()
     queue, workers, recorder = FakeQueue(), FakeWorkers(clock), FakeRecorder()
-    queue.set(visible=6, waiting_work_seconds=6 * 1800.0)
-    controller = Controller([spot_cfg, od_cfg], providers, policy_for(DeadlinePolicyConfig(target_ready=1800)),
-                            queue, workers, recorder, clock, launch_budget=4, interval=5.0)
+    queue.set(visible=2, waiting_work_seconds=2 * 1800.0)  # the spot pool alone could take it
+    policy = policy_for(DeadlinePolicyConfig(target_ready=1800))
+    controller = Controller([spot_cfg, od_cfg], providers, policy, queue, workers, recorder, clock,
+                            launch_budget=4, interval=5.0)
     controller.tick()
-    clock.advance(5)
-
-    assert shortage.calls and all("InstanceMarketOptions" in c for c in shortage.calls)
+    first = {r["pool"]: r for r in recorder.rows}
+    assert first[spot_cfg.name]["desired"] == 2 and first[spot_cfg.name]["launched"] == 0
+    assert "InsufficientInstanceCapacity" in first[spot_cfg.name]["reason"]
+    assert len(shortage.calls) == 1 and "InstanceMarketOptions" in shortage.calls[0]
     assert providers[spot_cfg.name].inventory() == []
     od = providers[od_cfg.name].inventory()
-    assert len(od) >= 1
+    assert len(od) == 2 and first[od_cfg.name]["launched"] == 2
+    assert "fell short" in first[od_cfg.name]["reason"]
     assert {w.provider_id for w in workers.in_pool(od_cfg.name)} == {i.id for i in od}
-    spot_row = next(r for r in recorder.rows if r["pool"] == spot_cfg.name)
-    assert "InsufficientInstanceCapacity" in spot_row["reason"]
 
-    # the next tick remembers the shortage: no new spot attempt before on-demand, nothing doubled
-    asked = len(shortage.calls)
-    controller.tick()
-    assert len(providers[od_cfg.name].inventory()) == len(od) or len(shortage.calls) > asked
-    assert len(providers[od_cfg.name].inventory()) <= od_cfg.max
+    # later ticks remember the shortage: no new spot attempt, and the on-demand instances, found
+    # again by tag, are matched with their records instead of launched twice
+    for _ in range(3):
+        clock.advance(5)
+        controller.tick()
+    assert len(shortage.calls) == 1
+    assert {i.id for i in providers[od_cfg.name].inventory()} == {i.id for i in od}
+    assert len(workers.in_pool(od_cfg.name)) == 2

@@ -174,3 +174,63 @@ def test_deadline_keeps_an_idle_paid_worker_warm_only_when_the_next_job_is_near(
     rig.queue.set(arrival_rate=1 / 3600)  # one an hour: retire it
     assert rig.tick()["spot"] == 0
     assert rig.fakes["spot"].retired == [] and rig.count("spot") == 0  # not a provider instance: drained
+
+
+def _matches(rig: Rig, n: int, age: float = 0.0) -> None:
+    rig.workers.speed = {"edge": 4.5, "spot": 6.0, "ondemand": 6.0}
+    rig.queue.set(visible=n, waiting_work_seconds=n * 7200.0, oldest_age=age)
+
+
+def test_deadline_buys_on_demand_only_when_it_keeps_the_target() -> None:
+    """Seed 000 scenario 4 vs a smaller burst: a premium pool is bought to keep the 30-min promise.
+
+    With the Jetson busy, 3 matches waiting fit 2 spot + 1 on-demand within the target: on-demand
+    is bought. With 5 waiting the target is out of reach whatever is bought, so the premium buys
+    no promise: spot only (the seed's own cost table pays $3.28 for this burst).
+    """
+    for waiting, want_od in ((3, 1), (5, 0)):
+        rig = Rig([JETSON, ONDEMAND, SPOT], policy_for(DEADLINE))
+        rig.workers.add("jetson", "edge", W.BUSY, job_id="j1", job_work_seconds=7200)
+        _matches(rig, waiting)
+        d = rig.tick()
+        assert (d["spot"], d["ondemand"]) == (2, want_od), waiting
+        for _ in range(40):  # 200 s: spots boot; the decision holds
+            rig.workers.boot_all()
+            assert rig.tick()["ondemand"] == want_od
+        assert sum(rig.fakes["ondemand"].launch_calls) == want_od
+
+
+def test_deadline_out_of_reach_still_falls_back_when_spot_launches_fail() -> None:
+    rig = Rig([JETSON, ONDEMAND, SPOT], policy_for(DEADLINE))
+    rig.fakes["spot"].available = 0
+    _matches(rig, 6)
+    rig.tick()
+    rig.tick()
+    assert rig.fakes["ondemand"].launch_calls == [1]  # the shortfall went to on-demand
+    assert rig.fakes["spot"].launch_calls == [2]  # and the failed pool is not hammered
+
+
+def test_deadline_leaves_queued_work_to_cheaper_capacity() -> None:
+    """An idle on-demand worker is let go while a spot one covers the backlog; a busy on-demand
+    worker about to finish is asked to drain (it finishes its job and takes no other), never killed."""
+    rig = Rig([JETSON, ONDEMAND, SPOT], policy_for(DEADLINE))
+    rig.workers.speed = {"edge": 4.5, "spot": 6.0, "ondemand": 6.0}
+    rig.workers.add("od", "ondemand", W.IDLE, provider_id="i-od")
+    rig.workers.add("s1", "spot", W.IDLE, provider_id="i-s1")
+    rig.queue.set(visible=1, waiting_work_seconds=7200)
+    d = rig.tick()
+    assert (d["spot"], d["ondemand"]) == (1, 0)
+    rig2 = Rig([JETSON, ONDEMAND, SPOT], policy_for(DEADLINE))
+    rig2.workers.speed = {"edge": 4.5, "spot": 6.0, "ondemand": 6.0}
+    rig2.workers.add("od", "ondemand", W.BUSY, job_id="j1", job_work_seconds=7200, progress=0.95)
+    rig2.workers.add("s1", "spot", W.BUSY, job_id="j2", job_work_seconds=7200, progress=0.95)
+    rig2.queue.set(visible=1, in_flight=2, waiting_work_seconds=7200)
+    d = rig2.tick()
+    assert (d["spot"], d["ondemand"]) == (1, 0)
+    od = rig2.workers.rows["od"]
+    assert od.drain and od.state == W.BUSY and rig2.fakes["ondemand"].retired == []
+    assert not rig2.workers.rows["s1"].drain
+    # more work arrives: the drained worker is cheaper to keep than a launch, so it is taken back
+    rig2.queue.set(visible=3, waiting_work_seconds=3 * 7200)
+    rig2.tick()
+    assert not rig2.workers.rows["od"].drain

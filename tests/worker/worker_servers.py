@@ -28,6 +28,7 @@ class FakeImds:
         self.tokens_issued = 0
         self.polls = 0
         self.unauthorised = 0
+        self.instance_id = "i-0123456789abcdef0"
         self.url = ""
 
 
@@ -67,6 +68,9 @@ def _imds_handler(imds: FakeImds) -> type[BaseHTTPRequestHandler]:
             if not token.startswith("token-"):
                 imds.unauthorised += 1
                 self._send(401)
+                return
+            if self.path == "/latest/meta-data/instance-id":
+                self._send(200, imds.instance_id.encode())
                 return
             if self.path != "/latest/meta-data/spot/instance-action":
                 self._send(404)

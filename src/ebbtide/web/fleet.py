@@ -211,7 +211,7 @@ def cost(
     _: AdminUser, services: ServicesDep, since: Annotated[float | None, Query(ge=0, le=1e11)] = None
 ) -> CostOut:
     pools = services.catalog.cost_so_far(since)
-    return CostOut(pools=pools, total=round(sum(pools.values()), 6))
+    return CostOut(pools=pools, total=sum(pools.values()))
 
 
 @router.get("/history", response_model=HistoryOut)

@@ -130,12 +130,12 @@ def tmp_dir(services: Services) -> Path:
     return d
 
 
-def _probe_or_422(path: Path, filename: str) -> Any:
+def _probe_or_422(path: Path, filename: str) -> dict[str, Any]:
     from ebbtide.media.errors import MediaError
-    from ebbtide.media.probe import probe
+    from ebbtide.web.probe_proc import probe_isolated
 
     try:
-        return probe(path)
+        return probe_isolated(path)
     except MediaError as e:
         # the temp path means nothing to the uploader (and is ours to keep private)
         reason = e.message.replace(str(path), filename).replace(path.name, filename)
@@ -164,7 +164,7 @@ def _accept_received(services: Services, user: User, got: ReceivedFile) -> Media
         key,
         _title(got.fields.get("title"), got.filename),
         got.size,
-        duration=info.duration,
+        duration=info["duration"],
     )
     log.info("upload accepted", extra={"media_id": media.id, "owner_id": user.id, "bytes": got.size})
     return media
@@ -277,7 +277,7 @@ def complete_upload(body: CompleteIn, user: CurrentUser, services: ServicesDep) 
             store.delete(key)
             raise
     media = intake.submit_uploaded(
-        services, user.id, key, _title(body.title, filename), size, duration=info.duration
+        services, user.id, key, _title(body.title, filename), size, duration=info["duration"]
     )
     return video_out(services, media)
 

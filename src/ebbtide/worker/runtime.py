@@ -31,6 +31,7 @@ from ebbtide.worker.decisions import backoff, describe_failure, is_last_receive
 from ebbtide.worker.ecs_protection import EcsProtection, ecs_protection_for
 from ebbtide.worker.handlers import Outcome, resolve
 from ebbtide.worker.heartbeat import CurrentJob, Heartbeat
+from ebbtide.worker.identity import ENV_PROVIDER_ID, discover_provider_id
 from ebbtide.worker.messages import JobMessage
 from ebbtide.worker.reconcile import reconcile_dead_letters
 from ebbtide.worker.spot import ImdsClient, SpotNotice, SpotWatcher, spot_enabled
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 ENV_JOB_ID = "EBBTIDE_JOB_ID"
 ENV_WORKER_ID = "EBBTIDE_WORKER_ID"
-ENV_PROVIDER_ID = "EBBTIDE_PROVIDER_ID"
 POLL_SLICE = 5.0  # longest single receive, so a stop signal while idle is seen within this
 CANCEL_WAIT = 5.0  # how long a cancelled handler gets to unwind before the worker moves on
 
@@ -88,7 +88,7 @@ class Worker:
         self.lease = cfg.lease
         self.clock = services.clock
         self.host = socket.gethostname()
-        self.provider_id = os.environ.get(ENV_PROVIDER_ID)
+        self.provider_id: str | None = os.environ.get(ENV_PROVIDER_ID)
         self.price = next((p.price_per_hour for p in services.settings.fleet.pools if p.name == pool), 0.0)
         self._install_signals = install_signals
         self._stop = threading.Event()
@@ -369,14 +369,18 @@ class Worker:
             reconcile_dead_letters(self.services)
         except Exception:
             log.exception("could not reconcile dead letters")
+        client = ImdsClient(self.cfg.imds_url)
+        on_ec2 = spot_enabled(self.cfg.spot_watch, client)
+        if self.provider_id is None:
+            self.provider_id = discover_provider_id(os.environ, client if on_ec2 else None)
         self._tick()  # registers the worker as booting
         with self._lock:
             self._state = WorkerState.IDLE
+        self._tick()  # ready now, not a heartbeat period later: the fleet counts it from here
         self._beat.start()
         if self._ecs:
             self._ecs.ensure(busy=False)
-        client = ImdsClient(self.cfg.imds_url)
-        if spot_enabled(self.cfg.spot_watch, client):
+        if on_ec2:
             self._spot = SpotWatcher(client, self.cfg.spot_poll, self._on_spot)
             self._spot.start()
         log.info("worker started", extra={"worker_id": self.worker_id, "pool": self.pool, "pid": os.getpid()})

@@ -46,6 +46,13 @@ class ImdsClient:
             self._token = resp.read().decode().strip()
         return self._token
 
+    def get(self, path: str) -> str:
+        """A metadata value, e.g. `/latest/meta-data/instance-id`."""
+        token = self._token or self.token()
+        req = urllib.request.Request(self.base + path, headers={"X-aws-ec2-metadata-token": token})
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            return str(resp.read().decode().strip())
+
     def notice(self) -> SpotNotice | None:
         """The pending interruption, or None (404 = no notice)."""
         for retry in (False, True):

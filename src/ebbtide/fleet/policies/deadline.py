@@ -1,38 +1,83 @@
 """ebbtide's own policy: buy only the capacity the free pools cannot supply in time.
 
 It answers the question seeds 000 and 001 answer by hand ("the Jetson handles 80-85 %, AWS is
-burst capacity"): estimate the media seconds waiting and running, let free pools (price 0: the
-static edge box, local workers) absorb what they finish within `target_ready`, and launch paid
-workers — cheapest pool first, skipping a pool whose launches just failed (spot shortage → the
-on-demand pool) — only for the rest. An idle paid worker is kept warm only while the expected
-wait for the next job costs less than a cold start (boot time, billed at least a minute), which
-replaces seed 000's fixed 25-minute scale-in cooldown.
+burst capacity") with a small plan: the waiting jobs are handed, oldest first, to whichever worker
+is free first — free pools' workers (the static edge box, local workers), paid workers already
+running, and workers a launch would add after their boot time — and a job is late when it is
+ready after `target_ready` from the oldest upload.
+
+- When some set of pools can get every waiting job ready in time, the policy buys the cheapest
+  such set: candidates are added cheapest first (a running worker before a new launch of the same
+  pool) until nothing is late, then the dearest ones that turn out unnecessary are dropped. An
+  idle or finishing worker of a pricier pool is not kept when cheaper capacity covers the backlog
+  (a busy one is asked to drain: it finishes its job and takes no other).
+- When not even every pool at its cap can keep the target, paying a premium buys no promise, only
+  a shorter delay at (for on-demand vs spot) three times the price: the policy then uses the free
+  pools and the cheapest pool it can still launch in — spot, or on-demand while spot launches are
+  failing — and adds a worker only while it saves more waiting than a boot takes.
+
+An idle paid worker is kept warm only while the expected wait for the next job costs less than a
+cold start (boot time, billed at least a minute), which replaces seed 000's fixed 25-minute
+scale-in cooldown.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
+from dataclasses import dataclass
+
 from ebbtide.catalog.states import WorkerState
 from ebbtide.config.sections import DeadlinePolicyConfig
 from ebbtide.fleet.model import Decision, Observation, PoolDecision, PoolView, WorkerView
-from ebbtide.fleet.policies.common import ceil_div, clamp, growable, pool_cap
+from ebbtide.fleet.policies.common import clamp, growable, pool_cap
 
 MIN_BILLED = 60.0  # seconds a cloud launch is billed at least (EC2 per-second billing)
+MAX_PLAN_JOBS = 256  # jobs planned one by one; later ones are late under any plan anyway
+MIN_GAIN = 60.0  # a launch that cannot keep the target must at least save this much waiting
+_STILL_WORKING = (WorkerState.IDLE, WorkerState.BUSY)
 
 
-def _capacity(obs: Observation, pool: PoolView, w: WorkerView, horizon: float, default: float) -> float:
-    """Media seconds this worker can take on from the queue within the horizon."""
+@dataclass(frozen=True)
+class _Slot:
+    """One worker in the plan: free from `free_at` on, at `speed` media seconds per second."""
+
+    pool: str
+    rank: int  # position of its pool in the configured order
+    price: float
+    free_at: float
+    speed: float
+    new: bool = False  # a launch this tick would add
+
+
+def _busy_until(obs: Observation, pool: PoolView, w: WorkerView, default: float) -> float:
     speed = obs.speed(pool)
-    busy_for = 0.0
+    t = obs.now
     if w.state == WorkerState.BOOTING:
-        busy_for = max(0.0, pool.config.boot_time - (obs.now - w.started_at))
+        t += max(0.0, pool.config.boot_time - (obs.now - w.started_at))
     if w.busy:
         rem = w.remaining_work_seconds
-        busy_for += (rem if rem is not None else default / 2) / speed
-    return speed * max(0.0, horizon - busy_for)
+        t += (rem if rem is not None else default / 2) / speed
+    return t
 
 
-def _order(obs: Observation) -> list[PoolView]:
-    return sorted(obs.pools, key=lambda p: (p.config.price_per_hour, obs.pools.index(p)))
+def _plan(slots: list[_Slot], jobs: int, job: float, deadline: float) -> tuple[int, float]:
+    """(late jobs, seconds late in all) when each job goes to the first free worker."""
+    if jobs <= 0:
+        return 0, 0.0
+    if not slots:
+        return jobs, math.inf
+    heap = [(s.free_at, i) for i, s in enumerate(slots)]
+    heapq.heapify(heap)
+    late, lateness = 0, 0.0
+    for _ in range(min(jobs, MAX_PLAN_JOBS)):
+        t, i = heap[0]
+        done = t + job / slots[i].speed
+        heapq.heapreplace(heap, (done, i))
+        if done > deadline + 1e-6:
+            late += 1
+            lateness += done - deadline
+    return late, lateness
 
 
 def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
@@ -46,68 +91,108 @@ def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
     return 1.0 / arrival_rate <= max(pool.config.boot_time, MIN_BILLED if not pool.free else 0.0)
 
 
+def _choose(
+    obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float
+) -> tuple[list[_Slot], list[_Slot], str]:
+    """(workers the plan needs whatever happens, optional workers it buys, how it chose)."""
+    default = cfg.default_job_seconds
+    deadline = obs.now + cfg.target_ready - (obs.queue.oldest_age or 0.0)
+    required: list[_Slot] = []
+    optional: list[_Slot] = []
+    for rank, pool in enumerate(obs.pools):
+        price = pool.config.price_per_hour
+        # a worker asked to drain still works: keeping it beats a launch (the controller undrains it)
+        usable = [w for w in pool.workers if w.live or (w.drain and w.state in _STILL_WORKING)]
+        for w in usable:
+            s = _Slot(pool.name, rank, price, _busy_until(obs, pool, w, default), obs.speed(pool))
+            # free capacity is always used; a paid worker's next job is a choice
+            (required if pool.free else optional).append(s)
+        for _ in range(pool.pending):
+            boot = obs.now + pool.config.boot_time
+            (required if pool.free else optional).append(
+                _Slot(pool.name, rank, price, boot, obs.speed(pool))
+            )
+        if not pool.static and growable(pool, obs.now):
+            room = max(0, pool_cap(pool) - len(usable) - pool.pending)
+            per = _Slot(pool.name, rank, price, obs.now + pool.config.boot_time, obs.speed(pool), new=True)
+            optional.extend([per] * min(room, jobs))
+    optional.sort(key=lambda s: (s.price, s.new, s.free_at, s.rank))
+    late, lateness = _plan(required, jobs, job, deadline)
+    if late == 0:
+        return required, [], "free and running workers keep the target"
+    if _plan(required + optional, jobs, job, deadline)[0] == 0:
+        chosen: list[_Slot] = []
+        for s in optional:  # cheapest first until nothing is late
+            chosen.append(s)
+            if _plan(required + chosen, jobs, job, deadline)[0] == 0:
+                break
+        for s in sorted(chosen, key=lambda s: (-s.price, not s.new)):  # drop what the rest covers
+            rest = list(chosen)
+            rest.remove(s)
+            if _plan(required + rest, jobs, job, deadline)[0] == 0:
+                chosen = rest
+        return required, chosen, "cheapest pools that keep the target"
+    # the target is out of reach: no premium, only the cheapest pool still launching
+    launchable = [p.config.price_per_hour for p in obs.pools
+                  if not p.free and not p.static and pool_cap(p) > 0 and growable(p, obs.now)]
+    tier = min(launchable) if launchable else min((s.price for s in optional), default=0.0)
+    chosen = []
+    for s in optional:
+        if s.price > tier:
+            break
+        trial = _plan(required + chosen + [s], jobs, job, deadline)[1]
+        if trial < lateness - MIN_GAIN or (math.isinf(lateness) and not math.isinf(trial)):
+            chosen.append(s)
+            lateness = trial
+    return required, chosen, "target out of reach: cheapest pool only"
+
+
 def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
     q = obs.queue
-    horizon = cfg.target_ready
     default = cfg.default_job_seconds
-    work = q.waiting_work_seconds + q.waiting_unknown * default
     jobs = q.visible + q.delayed
-    total_work, running = work, q.running_work_seconds + q.running_unknown * default / 2
-    head = f"deadline: {total_work:.0f}s waiting, {running:.0f}s running, ready within {horizon:g}s"
+    work = q.waiting_work_seconds + q.waiting_unknown * default
+    running = q.running_work_seconds + q.running_unknown * default / 2
+    head = f"deadline: {jobs} job(s), {work:.0f}s waiting, {running:.0f}s running, ready within {cfg.target_ready:g}s"
+    picked: dict[str, int] = {}
+    launches: dict[str, int] = {}
+    how = "nothing waiting"
+    if jobs > 0:
+        job = max(work / jobs, 1.0)
+        _, chosen, how = _choose(obs, cfg, jobs, job)
+        for s in chosen:
+            picked[s.pool] = picked.get(s.pool, 0) + 1
+            if s.new:
+                launches[s.pool] = launches.get(s.pool, 0) + 1
     out: list[PoolDecision] = []
-    covered_free = 0.0
     warm_left = 1 if cfg.keep_warm == "auto" else 0
-    idle_free = False
-    for pool in _order(obs):
-        live = sorted(pool.live, key=lambda w: (not w.busy, w.started_at))
-        keep = 0
-        for w in live:
-            useful = w.busy or pool.static or (work > 0 and jobs > 0)
-            if not useful:
-                continue
-            cap = _capacity(obs, pool, w, horizon, default)
-            keep += 1
-            work -= cap
-            if pool.free:
-                covered_free += cap
-            if not w.busy:
-                jobs -= 1
+    idle_free = any(p.idle for p in obs.pools if p.free)
+    for pool in sorted(obs.pools, key=lambda p: p.config.price_per_hour):
         if pool.static:
-            idle_free = idle_free or pool.idle > 0
             out.append(PoolDecision(pool.name, len(pool.live), f"static pool, {len(pool.live)} reporting"))
             continue
-        # launches asked for but not yet registered count as booting workers
-        per_new = obs.speed(pool) * max(horizon - pool.config.boot_time, horizon * 0.1)
-        for _ in range(pool.pending):
-            if work > 0 and jobs > 0:
-                keep += 1
-                work -= per_new
-                jobs -= 1
-        add, note = 0, ""
-        if work > 0 and jobs > 0:
-            room = max(0, pool_cap(pool) - len(pool.live) - pool.pending)
-            need = min(ceil_div(work, per_new), jobs)
-            if not growable(pool, obs.now):
-                note = f"; launches failed recently, {need} left for the next pool"
-            else:
-                add = min(need, room)
-                work -= add * per_new
-                jobs -= add
-                if add < need:
-                    note = f"; {need - add} more wanted, pool at its cap {pool_cap(pool)}"
-        desired = keep + add
-        spare = len(live) + pool.pending - desired
+        live = pool.live
+        if pool.free:
+            keep = len(live) + pool.pending  # a free worker costs nothing while it is needed
+            keep = keep if jobs > 0 else sum(1 for w in live if w.busy) + pool.pending
+            desired = keep + launches.get(pool.name, 0)
+        elif jobs > 0:
+            desired = picked.get(pool.name, 0)
+        else:
+            desired = sum(1 for w in live if w.busy) + pool.pending
+        add = launches.get(pool.name, 0)
         warm = ""
+        spare = len(live) + pool.pending - desired
         if spare > 0 and warm_left and not idle_free and warm_worth_it(pool, q.arrival_rate):
             desired += 1
             warm_left -= 1
             warm = f"; 1 kept warm (next job expected in {1 / q.arrival_rate:.0f}s)"
         desired = clamp(pool, desired)
-        if pool.free and desired > 0:
-            idle_free = idle_free or any(not w.busy for w in pool.live)
-        why = f"{head}; {pool.name}: keep {keep}, launch {add}{note}{warm}"
-        if pool.free and covered_free:
-            why += f"; free pools cover {covered_free:.0f}s"
+        if pool.free and desired > 0 and any(not w.busy for w in live):
+            idle_free = True
+        why = f"{head}; {how}; {pool.name}: keep {desired - add}, launch {add}{warm}"
+        if not growable(pool, obs.now):
+            why += "; launches failed recently, the next pool takes its share"
         out.append(PoolDecision(pool.name, desired, why))
     rank = {p.name: i for i, p in enumerate(obs.pools)}
     out.sort(key=lambda d: rank[d.pool])

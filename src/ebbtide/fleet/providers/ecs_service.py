@@ -28,10 +28,15 @@ PERMISSIONS = "ecs:DescribeServices, ecs:UpdateService, ecs:ListTasks and ecs:De
 LIVE_TASK_STATES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING"})
 
 
-def task_instance(raw: dict[str, Any], pool: str, now: float, worker_id: str | None = None) -> Instance:
-    """One ECS task as an Instance; FARGATE_SPOT (or a spot capacity provider) marks it spot."""
+def task_instance(
+    raw: dict[str, Any], pool: str, now: float, worker_id: str | None = None, asked: str | None = None
+) -> Instance:
+    """One ECS task as an Instance; FARGATE_SPOT (or a spot capacity provider) marks it spot.
+
+    `asked` is the capacity provider the launch asked for, for when the task does not say.
+    """
     created = raw.get("createdAt")
-    provider = str(raw.get("capacityProviderName") or "")
+    provider = str(raw.get("capacityProviderName") or asked or "")
     return Instance(
         raw["taskArn"], pool, created.timestamp() if created is not None else now,
         worker_id=worker_id, spot="SPOT" in provider.upper(),

@@ -69,7 +69,8 @@ class EcsTaskProvider:
 
     def _container_name(self) -> str:
         if self.container is None:
-            resp = aws.call("ecs DescribeTaskDefinition", PERMISSIONS, self.client.describe_task_definition,
+            resp = aws.call(f"ecs DescribeTaskDefinition {self.task_definition!r}", PERMISSIONS,
+                            self.client.describe_task_definition,
                             taskDefinition=self.task_definition)
             containers = resp["taskDefinition"].get("containerDefinitions", [])
             if not containers:
@@ -119,7 +120,8 @@ class EcsTaskProvider:
                 log.warning("ecs task launch stopped", extra={"pool": self.pool, "asked": n,
                                                               "got": len(started), "error": reasons})
                 return LaunchResult(n, tuple(started), f"RunTask failed: {reasons}")
-            started.append(task_instance(tasks[0], self.pool, self.clock.now(), worker_id=wid))
+            started.append(task_instance(tasks[0], self.pool, self.clock.now(), worker_id=wid,
+                                         asked=self.capacity_provider))
         log.info("ecs tasks started", extra={"pool": self.pool, "count": len(started),
                                              "capacity_provider": self.capacity_provider})
         return LaunchResult(n, tuple(started))
@@ -133,7 +135,8 @@ class EcsTaskProvider:
             tags = {t.get("key"): t.get("value") for t in raw.get("tags", [])}
             if tags.get(TAG_POOL, self.pool) != self.pool:
                 continue  # a long pool name's startedBy digest collided with another pool
-            out.append(task_instance(raw, self.pool, now, worker_id=tags.get(TAG_WORKER)))
+            out.append(task_instance(raw, self.pool, now, worker_id=tags.get(TAG_WORKER),
+                                     asked=self.capacity_provider))
         return out
 
     def retire(self, ids: Sequence[str]) -> list[str]:
