@@ -15,6 +15,9 @@ MakeQueue = Callable[..., Queue]
 
 # Backends whose stale ack (old receipt after a re-lease) still deletes the message; see sqs.py.
 STALE_ACK_DELETES = {"sqs"}
+# Backends that may hand one message to two consumers at once (SQS standard queues: "at least
+# once ... occasionally more than one copy"; moto does it under concurrent receives).
+MAY_DUPLICATE = {"sqs"}
 # Backends that cannot report the age of the oldest message (SQS: CloudWatch only).
 NO_OLDEST_AGE = {"sqs"}
 
@@ -245,7 +248,7 @@ def test_purge_empties_queue_and_dead_letters(make_queue: MakeQueue) -> None:
     assert (s.visible, s.in_flight, s.dead) == (0, 0, 0)
 
 
-def test_concurrent_consumers_never_share_a_message(make_queue: MakeQueue) -> None:
+def test_concurrent_consumers_never_share_a_message(make_queue: MakeQueue, backend: str) -> None:
     producer = make_queue()
     sent = {producer.send(job(i)) for i in range(40)}
     consumers = [make_queue() for _ in range(4)]
@@ -267,5 +270,6 @@ def test_concurrent_consumers_never_share_a_message(make_queue: MakeQueue) -> No
     for t in threads:
         t.join(60)
     everything = [m for ids in got for m in ids]
-    assert len(everything) == len(set(everything)) == 40
-    assert set(everything) == sent
+    assert set(everything) == sent  # nothing lost
+    if backend not in MAY_DUPLICATE:
+        assert len(everything) == 40  # and nothing delivered twice

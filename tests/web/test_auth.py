@@ -18,8 +18,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
+from web_helpers import Env, account, make_settings
 
-from conftest import Env, account, make_settings
 from ebbtide.services import open_services
 from ebbtide.web.app import create_app
 from ebbtide.web.bootstrap import ensure_admin
@@ -80,7 +80,9 @@ def test_tampered_session_cookie_is_ignored(env: Env) -> None:
 
 def test_csrf_cross_origin_writes_are_refused(env: Env, clip: Path) -> None:
     c = env.client
-    assert login(env, "alice", env.alice.password, headers={"Origin": "https://evil.example"}).status_code == 403
+    assert (
+        login(env, "alice", env.alice.password, headers={"Origin": "https://evil.example"}).status_code == 403
+    )
     assert login(env, "alice", env.alice.password, headers={}).status_code == 403
     cookie = login(env, "alice", env.alice.password).cookies["ebbtide_session"]
     c.cookies.set("ebbtide_session", cookie)
@@ -151,7 +153,12 @@ def jwks() -> Iterator[_Jwks]:
 
 
 def test_oidc_bearer_tokens(data_dir: Path, jwks: _Jwks) -> None:
-    oidc = {"jwks_url": jwks.url, "issuer": "https://idp.test", "audience": "ebbtide-web", "admin_group": "ops"}
+    oidc = {
+        "jwks_url": jwks.url,
+        "issuer": "https://idp.test",
+        "audience": "ebbtide-web",
+        "admin_group": "ops",
+    }
     services = open_services(make_settings(data_dir, web={"oidc": oidc}))
     try:
         with TestClient(create_app(services)) as c:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from web_helpers import Env, account, free_port, make_settings
 
-from conftest import Env, account, free_port, make_settings
 from ebbtide.catalog.states import WorkerState
 from ebbtide.errors import ConfigError
 from ebbtide.services import open_services
@@ -23,8 +23,16 @@ from ebbtide.web.app import create_app
 
 def _fleet_state(env: Env) -> None:
     cat = env.services.catalog
-    cat.record_decision("local", "deadline", desired=2, running=1, busy=1, launched=1, retired=0,
-                        reason="3 jobs waiting; local finishes them in 40 s")
+    cat.record_decision(
+        "local",
+        "deadline",
+        desired=2,
+        running=1,
+        busy=1,
+        launched=1,
+        retired=0,
+        reason="3 jobs waiting; local finishes them in 40 s",
+    )
     cat.heartbeat("w-busy", "local", WorkerState.BUSY, job_id=None, progress=0.5, host="h", pid=11)
     cat.heartbeat("w-idle", "local", WorkerState.IDLE, host="h", pid=12, price_per_hour=0.5)
 
@@ -146,8 +154,9 @@ def test_streaming_from_s3_uses_presigned_urls(data_dir: Path, clip: Path, moto_
     from ebbtide.worker.runtime import Worker
 
     bucket = f"web-{uuid.uuid4().hex[:8]}"
-    settings = make_settings(data_dir, store={"url": f"s3://{bucket}", "endpoint_url": moto_endpoint,
-                                              "region": "us-east-1"})
+    settings = make_settings(
+        data_dir, store={"url": f"s3://{bucket}", "endpoint_url": moto_endpoint, "region": "us-east-1"}
+    )
     services = open_services(settings)
     try:
         alice = account(services, "alice")
@@ -165,10 +174,18 @@ def test_streaming_from_s3_uses_presigned_urls(data_dir: Path, clip: Path, moto_
             assert r.status_code == 200 and len(r.content) > 1000
             assert c.get(f"/api/stream/videos/{v['id']}/master.m3u8", headers=bob.headers).status_code == 404
             # signed PUT + complete against S3 presigned URLs
-            s = c.post("/api/gallery/uploads/sign", headers=alice.headers,
-                       json={"filename": "b.mp4", "size": clip.stat().st_size}).json()
+            s = c.post(
+                "/api/gallery/uploads/sign",
+                headers=alice.headers,
+                json={"filename": "b.mp4", "size": clip.stat().st_size},
+            ).json()
             assert s["url"].startswith(moto_endpoint)
-            assert httpx.put(s["url"], content=clip.read_bytes(), headers={"Content-Type": "video/mp4"}).status_code == 200
+            assert (
+                httpx.put(
+                    s["url"], content=clip.read_bytes(), headers={"Content-Type": "video/mp4"}
+                ).status_code
+                == 200
+            )
             done = c.post("/api/gallery/uploads/complete", headers=alice.headers, json={"key": s["key"]})
             assert done.status_code == 201, done.text
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from conftest import Env
+from web_helpers import Env
 
 
 def test_direct_upload_is_probed_stored_and_queued(env: Env, clip: Path) -> None:
@@ -50,18 +50,26 @@ def test_list_get_rename_only_mine(env: Env, clip: Path) -> None:
     b = env.upload(env.bob, clip, "bob's").json()
     mine = env.client.get("/api/gallery/videos", headers=env.alice.headers).json()
     assert [v["id"] for v in mine] == [a["id"]]
-    assert env.client.get(f"/api/gallery/videos/{a['id']}", headers=env.alice.headers).json()["title"] == "alice's"
+    assert (
+        env.client.get(f"/api/gallery/videos/{a['id']}", headers=env.alice.headers).json()["title"]
+        == "alice's"
+    )
     # bob cannot see, rename or delete alice's video: 404, as if it did not exist
     for method, kwargs in (("GET", {}), ("PATCH", {"json": {"title": "mine now"}}), ("DELETE", {})):
         r = env.client.request(method, f"/api/gallery/videos/{a['id']}", headers=env.bob.headers, **kwargs)
         assert r.status_code == 404, (method, r.text)
     assert env.client.get("/api/gallery/videos/nope", headers=env.bob.headers).status_code == 404
-    r = env.client.patch(f"/api/gallery/videos/{a['id']}", headers=env.alice.headers, json={"title": "Renamed"})
+    r = env.client.patch(
+        f"/api/gallery/videos/{a['id']}", headers=env.alice.headers, json={"title": "Renamed"}
+    )
     assert r.status_code == 200 and r.json()["title"] == "Renamed"
     assert env.services.catalog.get_media(a["id"]).title == "Renamed"
-    assert env.client.patch(
-        f"/api/gallery/videos/{a['id']}", headers=env.alice.headers, json={"title": ""}
-    ).status_code == 422
+    assert (
+        env.client.patch(
+            f"/api/gallery/videos/{a['id']}", headers=env.alice.headers, json={"title": ""}
+        ).status_code
+        == 422
+    )
     assert env.services.catalog.get_media(b["id"]).title == "bob's"
 
 
@@ -98,7 +106,9 @@ def _put(env: Env, url: str, data: bytes) -> tuple[int, str]:
 def test_signed_put_then_complete(env: Env, clip: Path) -> None:
     h = env.alice.headers
     s = env.client.post(
-        "/api/gallery/uploads/sign", headers=h, json={"filename": "Holiday 2024.MP4", "size": clip.stat().st_size}
+        "/api/gallery/uploads/sign",
+        headers=h,
+        json={"filename": "Holiday 2024.MP4", "size": clip.stat().st_size},
     ).json()
     assert s["url"] and s["key"].startswith(f"users/{env.alice.user.id}/media/") and " " not in s["key"]
     status, etag = _put(env, s["url"], clip.read_bytes())
@@ -106,7 +116,9 @@ def test_signed_put_then_complete(env: Env, clip: Path) -> None:
     # bob cannot complete alice's upload
     r = env.client.post("/api/gallery/uploads/complete", headers=env.bob.headers, json={"key": s["key"]})
     assert r.status_code == 404
-    r = env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": s["key"], "title": "Holiday"})
+    r = env.client.post(
+        "/api/gallery/uploads/complete", headers=h, json={"key": s["key"], "title": "Holiday"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["title"] == "Holiday" and r.json()["state"] == "queued"
     assert env.services.queue.stats().visible == 1
@@ -116,7 +128,9 @@ def test_signed_put_then_complete(env: Env, clip: Path) -> None:
 
 def test_signed_put_of_a_non_video_is_422_and_removed(env: Env) -> None:
     h = env.alice.headers
-    s = env.client.post("/api/gallery/uploads/sign", headers=h, json={"filename": "x.mov", "size": 2000}).json()
+    s = env.client.post(
+        "/api/gallery/uploads/sign", headers=h, json={"filename": "x.mov", "size": 2000}
+    ).json()
     assert _put(env, s["url"], b"\x00\x01junk" * 200)[0] == 200
     assert env.services.store.exists(s["key"])
     r = env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": s["key"]})
@@ -128,16 +142,20 @@ def test_signed_put_of_a_non_video_is_422_and_removed(env: Env) -> None:
 def test_complete_without_upload_is_404(env: Env) -> None:
     h = env.alice.headers
     s = env.client.post("/api/gallery/uploads/sign", headers=h, json={"filename": "a.mp4", "size": 10}).json()
-    assert env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": s["key"]}).status_code == 404
+    assert (
+        env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": s["key"]}).status_code == 404
+    )
     for key in ("../../etc/passwd", f"users/{env.bob.user.id}/media/{'0' * 32}/source/a.mp4", "users/x"):
-        assert env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": key}).status_code == 404
+        assert (
+            env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": key}).status_code == 404
+        )
 
 
 def test_multipart_parts_upload(data_dir: Path, clip: Path) -> None:
     """Above store.multipart_threshold the sign call hands out one signed URL per part."""
     from fastapi.testclient import TestClient
+    from web_helpers import account, make_settings
 
-    from conftest import account, make_settings
     from ebbtide.services import open_services
     from ebbtide.web.app import create_app
 
@@ -148,7 +166,9 @@ def test_multipart_parts_upload(data_dir: Path, clip: Path) -> None:
         with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as c:
             data = clip.read_bytes()
             s = c.post(
-                "/api/gallery/uploads/sign", headers=alice.headers, json={"filename": "big.mp4", "size": len(data)}
+                "/api/gallery/uploads/sign",
+                headers=alice.headers,
+                json={"filename": "big.mp4", "size": len(data)},
             ).json()
             assert s["upload_id"] and len(s["parts"]) == -(-len(data) // s["part_size"]) >= 2
             parts = []
@@ -171,8 +191,8 @@ def test_multipart_parts_upload(data_dir: Path, clip: Path) -> None:
 
 def test_upload_limit_is_413(data_dir: Path, clip: Path) -> None:
     from fastapi.testclient import TestClient
+    from web_helpers import account, make_settings
 
-    from conftest import account, make_settings
     from ebbtide.services import open_services
     from ebbtide.web.app import create_app
 
@@ -182,7 +202,9 @@ def test_upload_limit_is_413(data_dir: Path, clip: Path) -> None:
         with TestClient(create_app(services)) as c, open(clip, "rb") as fh:
             r = c.post("/api/gallery/uploads", headers=alice.headers, files={"file": ("c.mp4", fh)})
             assert r.status_code == 413
-            r = c.post("/api/gallery/uploads/sign", headers=alice.headers, json={"filename": "c.mp4", "size": 20_000})
+            r = c.post(
+                "/api/gallery/uploads/sign", headers=alice.headers, json={"filename": "c.mp4", "size": 20_000}
+            )
             assert r.status_code == 413
         assert services.queue.stats().backlog == 0
     finally:

@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-
-from conftest import LiveServer
+from web_helpers import LiveServer
 
 pytestmark = pytest.mark.xdist_group("web-live")
 
@@ -43,9 +42,11 @@ def test_200mb_upload_keeps_server_memory_flat(server: LiveServer) -> None:
     mb = 1024 * 1024
 
     def body(megabytes: int) -> Iterator[bytes]:
-        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nbig\r\n"
-               f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n"
-               "Content-Type: video/mp4\r\n\r\n").encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nbig\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode()
         chunk = bytes(range(256)) * (mb // 256)
         for _ in range(megabytes):
             yield chunk
@@ -74,8 +75,10 @@ def test_200mb_upload_keeps_server_memory_flat(server: LiveServer) -> None:
         done.set()
         t.join()
     grew = (peak - baseline) / mb
-    print(f"200 MB upload: {elapsed:.1f} s, server RSS baseline {baseline / mb:.0f} MB, "
-          f"peak {peak / mb:.0f} MB, growth {grew:.1f} MB")
+    print(
+        f"200 MB upload: {elapsed:.1f} s, server RSS baseline {baseline / mb:.0f} MB, "
+        f"peak {peak / mb:.0f} MB, growth {grew:.1f} MB"
+    )
     assert r.status_code == 422 and "big.mp4 is not a video" in r.json()["error"]
     assert grew < 50, f"server RSS grew by {grew:.1f} MB"
     # nothing left behind: no temp file, no object, nothing queued
@@ -86,11 +89,25 @@ def test_200mb_upload_keeps_server_memory_flat(server: LiveServer) -> None:
 def test_schemathesis_finds_no_server_errors(server: LiveServer, tmp_path: Path) -> None:
     admin = _token(server, "root", admin=True)
     cmd = [
-        str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
-        "--checks", "not_a_server_error", "--max-examples", "25", "--seed", "7",
-        "--header", f"Authorization: Bearer {admin}", "--request-timeout", "20",
-        "--workers", "1", "--phases", "examples,coverage,fuzzing",
-        "--generation-database", "none",
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{server.url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "25",
+        "--seed",
+        "7",
+        "--header",
+        f"Authorization: Bearer {admin}",
+        "--request-timeout",
+        "20",
+        "--workers",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--generation-database",
+        "none",
     ]
     t0 = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)

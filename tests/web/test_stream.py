@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import m3u8
 import pytest
+from web_helpers import Env
 
-from conftest import Env
 from ebbtide.storage import signing
 
 
@@ -57,7 +57,11 @@ def test_master_variant_segments_and_thumbnail(env: Env, ready: dict) -> None:
     t = c.get(f"/api/stream/videos/{ready['id']}/thumbnail", headers=h, follow_redirects=False)
     assert t.status_code == 307 and "sig=" in t.headers["location"]
     img = c.get(t.headers["location"])
-    assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg" and img.content[:2] == b"\xff\xd8"
+    assert (
+        img.status_code == 200
+        and img.headers["content-type"] == "image/jpeg"
+        and img.content[:2] == b"\xff\xd8"
+    )
     assert c.get(ready["thumbnail_url"]).status_code == 200
 
 
@@ -67,11 +71,15 @@ def test_other_user_gets_404_for_video_playlist_and_signed_urls(env: Env, ready:
     bob = env.bob.headers
     assert c.get(f"/api/gallery/videos/{vid}", headers=bob).status_code == 404
     assert c.get(f"/api/stream/videos/{vid}/master.m3u8", headers=bob).status_code == 404
-    assert c.get(f"/api/stream/videos/{vid}/thumbnail", headers=bob, follow_redirects=False).status_code == 404
+    assert (
+        c.get(f"/api/stream/videos/{vid}/thumbnail", headers=bob, follow_redirects=False).status_code == 404
+    )
     master = c.get(ready["playlist_url"], headers=env.alice.headers).text
     variant_url = uris(master)[0]
     variant_path = urlparse(variant_url).path
-    assert c.get(variant_path, headers=bob).status_code == 404  # without the signature, bob's creds don't help
+    assert (
+        c.get(variant_path, headers=bob).status_code == 404
+    )  # without the signature, bob's creds don't help
     seg_url = uris(c.get(variant_url).text)[0]
     # alice's signed segment URL presented with bob's identity: 404, not the bytes
     assert c.get(seg_url, headers=bob).status_code == 404

@@ -20,7 +20,14 @@ from typing import Any
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import Clock, SystemClock
 from ebbtide.config.sections import PoolConfig
-from ebbtide.fleet.model import LaunchFailure, Observation, PoolDecision, PoolView, WorkerView
+from ebbtide.fleet.model import (
+    Decision,
+    LaunchFailure,
+    Observation,
+    PoolDecision,
+    PoolView,
+    WorkerView,
+)
 from ebbtide.fleet.policies import Policy
 from ebbtide.fleet.policies.common import LAUNCH_FAILURE_WINDOW, clamp
 from ebbtide.fleet.ports import DecisionRecorder, QueueSource, WorkerSource
@@ -95,6 +102,8 @@ class Controller:
         self.last_outcomes: list[PoolOutcome] = []
         self._state = {p.name: _PoolState() for p in pools}
         self._idle_since: dict[str, float] = {}
+        # until when the next ticks would only repeat this one (None: no promise); see _quiet_until
+        self.quiet_until: float | None = None
 
     # one tick ------------------------------------------------------------------------------------
     def tick(self) -> list[PoolDecision]:
@@ -108,6 +117,7 @@ class Controller:
         self.memory = decision.memory
         outcomes = self._act(now, obs, {d.pool: d for d in decision.pools}, reaped)
         self.last_outcomes = outcomes
+        self.quiet_until = self._quiet_until(obs, decision, outcomes)
         for o in outcomes:
             self._record(now, o)
         return [PoolDecision(o.pool, o.desired, o.reason) for o in outcomes]
@@ -316,6 +326,27 @@ class Controller:
         """Re-read just before retiring: a worker may have leased a job since the observation."""
         return {w.id for w in self.workers.workers()
                 if w.id in ids and w.state == WorkerState.IDLE and not w.busy}
+
+    def _quiet_until(self, obs: Observation, decision: Decision, outcomes: list[PoolOutcome]) -> float | None:
+        """Until when, if nothing but the clock changes, a tick would do nothing.
+
+        The policy's own promise (`Decision.stable_until`), cut short by the controller's clocks:
+        an idle or booting worker of a scaled pool (idle grace, boot timeout), a static worker
+        going stale, a launch failure leaving its window. A tick that acted promises nothing.
+        A simulator uses it to skip ticks; the live loop keeps ticking.
+        """
+        until = decision.stable_until
+        if until is None or any(o.launched or o.retired or o.drained or o.reaped for o in outcomes):
+            return None
+        for view in obs.pools:
+            for w in view.workers:
+                if view.static:
+                    until = min(until, w.last_seen + self.stale_after)
+                elif w.state in (WorkerState.IDLE, WorkerState.BOOTING) and not w.busy:
+                    return None
+            for f in view.launch_failures:
+                until = min(until, f.at + LAUNCH_FAILURE_WINDOW)
+        return until
 
     # record --------------------------------------------------------------------------------------
     def _record(self, now: float, o: PoolOutcome) -> None:

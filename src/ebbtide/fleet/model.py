@@ -118,7 +118,7 @@ class PoolView:
 
     @property
     def live(self) -> tuple[WorkerView, ...]:
-        return tuple(w for w in self.workers if w.live)
+        return tuple([w for w in self.workers if w.state in LIVE_STATES and not w.drain])
 
     @property
     def running(self) -> int:
@@ -166,8 +166,13 @@ class PoolDecision:
 
 @dataclass(frozen=True)
 class Decision:
+    """`stable_until`: the policy's promise that, as long as nothing it observes changes but the
+    clock (no arrival, no job start or finish, no worker coming or going), it would decide the
+    same until then. None promises nothing. A simulator may skip the ticks in between."""
+
     pools: tuple[PoolDecision, ...]
     memory: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    stable_until: float | None = None
 
     def desired(self, pool: str) -> int:
         for d in self.pools:

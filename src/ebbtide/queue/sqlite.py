@@ -8,6 +8,10 @@ Every process opens its own connection (a `SqliteQueue` must not cross `fork`); 
 inside `BEGIN IMMEDIATE`, so two consumers never take the same message. Each lease gets its own
 receipt, and `ack`/`extend`/`release`/`dead_letter` match on it: a consumer whose lease lapsed
 and whose message was re-leased by another gets False and changes nothing.
+
+A message received `max_receives` times is never leased again; it is moved to the dead letters
+by the first receive that finds no other message to lease (so under a constant backlog it may
+show as visible for a moment before it is counted as dead).
 """
 
 from __future__ import annotations

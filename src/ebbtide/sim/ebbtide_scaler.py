@@ -149,4 +149,5 @@ def attach_controller(engine: Engine) -> tuple[Controller, SimSources, dict[str,
         idle_grace=setup.drain_idle_after,
     )
     engine.tick_fn = controller.tick
+    engine.quiet_fn = lambda: controller.quiet_until
     return controller, sources, providers

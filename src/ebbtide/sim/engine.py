@@ -52,8 +52,12 @@ class Engine:
         setup: Setup,
         seed: int = 0,
         horizon: float | None = None,
+        skip: bool = True,
     ) -> None:
+        """`skip`: skip ticks that provably change nothing (tests compare with skip=False)."""
         self.clock = VirtualClock(START)
+        self.skip = skip
+        self.quiet_fn: Callable[[], float | None] = lambda: None
         self.fleet = fleet
         self.setup = setup
         self.rng = random.Random(seed)
@@ -146,19 +150,6 @@ class Engine:
         held = sum(1 for w in self.live.values() if w.attempt is not None)
         return held >= self.queue.in_flight
 
-    def _quiet_busy(self) -> bool:
-        """The deadline policy keeps every busy worker and launches only for waiting work, so with
-        nothing waiting, nothing booting and no idle paid worker its answer cannot change until
-        the next event. (Step, target and sustained carry timers that may fire meanwhile.)"""
-        if self.setup.actuation != "ebbtide" or self.setup.policy.kind != "deadline":
-            return False
-        if self.queue.visible or self._launched_since_tick:
-            return False
-        for w in self.live.values():
-            if w.state == WorkerState.BOOTING or (w.attempt is None and self.fleet.pool(w.pool).paid):
-                return False
-        return sum(1 for w in self.live.values() if w.attempt is not None) >= self.queue.in_flight
-
     def _tick(self) -> None:
         self.ticks += 1
         self._launched_since_tick = 0
@@ -166,8 +157,14 @@ class Engine:
         self._sample()
         step = self.setup.interval
         nxt = self.now + step
-        if (self._quiet() or self._quiet_busy()) and self._heap:
-            first = self._heap[0][0]  # the next event of any kind (no tick is queued now)
+        if not self.skip or not self._heap:
+            self.push(nxt, TICK, None)
+            return
+        # Skip ticks that provably repeat this one: until the next event of any kind (no tick is
+        # queued now), and no later than the controller's promise that only the clock moves.
+        until = math.inf if self._quiet() else self.quiet_fn()
+        if until is not None and until > self.now:
+            first = min(self._heap[0][0], until)
             nxt = max(nxt, START + math.ceil((first - START) / step - 1e-9) * step)
         self.push(nxt, TICK, None)
 

@@ -25,8 +25,8 @@ def growable(pool: PoolView, now: float) -> bool:
 
 def scalable(obs: Observation) -> list[PoolView]:
     """Pools the fleet starts and stops, free ones first, then in configured order."""
-    ordered = [p for p in obs.pools if not p.static]
-    return sorted(ordered, key=lambda p: (not p.free, obs.pools.index(p)))
+    ordered = [(not p.free, i, p) for i, p in enumerate(obs.pools) if not p.static]
+    return [p for _, _, p in sorted(ordered, key=lambda t: (t[0], t[1]))]
 
 
 def free_idle(obs: Observation) -> int:

@@ -61,23 +61,24 @@ def _busy_until(obs: Observation, pool: PoolView, w: WorkerView, default: float)
     return t
 
 
-def _plan(slots: list[_Slot], jobs: int, job: float, deadline: float) -> tuple[int, float]:
-    """(late jobs, seconds late in all) when each job goes to the first free worker."""
+def _plan(slots: list[_Slot], jobs: int, job: float, deadline: float) -> tuple[int, float, float]:
+    """(late jobs, seconds late in all, last finish) when each job goes to the first free worker."""
     if jobs <= 0:
-        return 0, 0.0
+        return 0, 0.0, -math.inf
     if not slots:
-        return jobs, math.inf
+        return jobs, math.inf, math.inf
     heap = [(s.free_at, i) for i, s in enumerate(slots)]
     heapq.heapify(heap)
-    late, lateness = 0, 0.0
+    late, lateness, last = 0, 0.0, -math.inf
     for _ in range(min(jobs, MAX_PLAN_JOBS)):
         t, i = heap[0]
         done = t + job / slots[i].speed
         heapq.heapreplace(heap, (done, i))
+        last = max(last, done)
         if done > deadline + 1e-6:
             late += 1
             lateness += done - deadline
-    return late, lateness
+    return late, lateness, last
 
 
 def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
@@ -93,8 +94,13 @@ def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
 
 def _choose(
     obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float
-) -> tuple[list[_Slot], list[_Slot], str]:
-    """(workers the plan needs whatever happens, optional workers it buys, how it chose)."""
+) -> tuple[list[_Slot], str, float | None]:
+    """(optional workers the plan buys, how it chose, until when that choice holds).
+
+    The choice "buy nothing" holds for as long as the free workers keep the target: every time
+    in the plan is a busy-until estimate (progress falls behind the clock by at most one second
+    per second) plus fixed job times, so it drifts later by at most one second per second and
+    the slack before the deadline is a safe promise. Other choices promise nothing."""
     default = cfg.default_job_seconds
     deadline = obs.now + cfg.target_ready - (obs.queue.oldest_age or 0.0)
     required: list[_Slot] = []
@@ -117,9 +123,12 @@ def _choose(
             per = _Slot(pool.name, rank, price, obs.now + pool.config.boot_time, obs.speed(pool), new=True)
             optional.extend([per] * min(room, jobs))
     optional.sort(key=lambda s: (s.price, s.new, s.free_at, s.rank))
-    late, lateness = _plan(required, jobs, job, deadline)
+    late, lateness, last = _plan(required, jobs, job, deadline)
     if late == 0:
-        return required, [], "free and running workers keep the target"
+        # with one speed, the k-th job's start is the k-th earliest slot: it drifts like the slots
+        same_speed = len({s.speed for s in required}) <= 1
+        stable = obs.now + max(0.0, deadline - last) if jobs <= MAX_PLAN_JOBS and same_speed else None
+        return [], "free workers keep the target", stable
     if _plan(required + optional, jobs, job, deadline)[0] == 0:
         chosen: list[_Slot] = []
         for s in optional:  # cheapest first until nothing is late
@@ -131,7 +140,7 @@ def _choose(
             rest.remove(s)
             if _plan(required + rest, jobs, job, deadline)[0] == 0:
                 chosen = rest
-        return required, chosen, "cheapest pools that keep the target"
+        return chosen, "cheapest pools that keep the target", None
     # the target is out of reach: no premium, only the cheapest pool still launching
     launchable = [p.config.price_per_hour for p in obs.pools
                   if not p.free and not p.static and pool_cap(p) > 0 and growable(p, obs.now)]
@@ -140,11 +149,11 @@ def _choose(
     for s in optional:
         if s.price > tier:
             break
-        trial = _plan(required + chosen + [s], jobs, job, deadline)[1]
+        trial = _plan([*required, *chosen, s], jobs, job, deadline)[1]
         if trial < lateness - MIN_GAIN or (math.isinf(lateness) and not math.isinf(trial)):
             chosen.append(s)
             lateness = trial
-    return required, chosen, "target out of reach: cheapest pool only"
+    return chosen, "target out of reach: cheapest pool only", None
 
 
 def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
@@ -157,9 +166,10 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
     picked: dict[str, int] = {}
     launches: dict[str, int] = {}
     how = "nothing waiting"
+    stable: float | None = math.inf  # nothing waiting: only an event changes the answer
     if jobs > 0:
         job = max(work / jobs, 1.0)
-        _, chosen, how = _choose(obs, cfg, jobs, job)
+        chosen, how, stable = _choose(obs, cfg, jobs, job)
         for s in chosen:
             picked[s.pool] = picked.get(s.pool, 0) + 1
             if s.new:
@@ -183,6 +193,8 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
         add = launches.get(pool.name, 0)
         warm = ""
         spare = len(live) + pool.pending - desired
+        if spare > 0:
+            stable = None  # the arrival rate moves with the clock, and so may the warm worker
         if spare > 0 and warm_left and not idle_free and warm_worth_it(pool, q.arrival_rate):
             desired += 1
             warm_left -= 1
@@ -196,4 +208,4 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
         out.append(PoolDecision(pool.name, desired, why))
     rank = {p.name: i for i, p in enumerate(obs.pools)}
     out.sort(key=lambda d: rank[d.pool])
-    return Decision(tuple(out), dict(obs.memory))
+    return Decision(tuple(out), dict(obs.memory), stable)
