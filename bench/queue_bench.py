@@ -2,9 +2,10 @@
 
     ./.venv/bin/python bench/queue_bench.py [--jobs 3000] [--consumers 1 4] [--repeat 3]
 
-One producer (this process) sends `--jobs` messages while N consumer processes (forked from a preloaded forkserver, warmed
-up and started together) receive and ack them; the figure is jobs / wall time from the first
-send to the last ack. Both queues use WAL with synchronous=NORMAL so the comparison is fair.
+One producer (this process) sends `--jobs` messages while N consumer processes (forked from a
+preloaded forkserver, warmed up and started together) receive and ack them; "live" is jobs /
+wall time from the first send to the last ack, "full queue" times only the drain of a prefilled
+queue. Both queues use WAL with synchronous=NORMAL so the comparison is fair.
 The baseline is persist-queue's SQLiteAckQueue (get → ack). It has no cross-process leasing, so
 with several consumers it may deliver a job twice; the "dups" column says how often.
 

@@ -48,7 +48,9 @@ def test_bad_url_lists_allowed_schemes(tmp_path: Path) -> None:
 
 def test_bad_value_and_pool_bounds(tmp_path: Path) -> None:
     f = tmp_path / "ebbtide.yaml"
-    f.write_text("fleet:\n  pools:\n    - {name: spot, provider: ec2, min: 3, max: 1}\n  policy: {kind: magic}\n")
+    f.write_text(
+        "fleet:\n  pools:\n    - {name: spot, provider: ec2, min: 3, max: 1}\n  policy: {kind: magic}\n"
+    )
     with pytest.raises(ConfigError) as e:
         load_settings(f, env={})
     assert "fleet.pools.0" in str(e.value) and "min (3) is above max (1)" in str(e.value)

@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
     def check() -> None:
         """Load the config and report errors (exit 2) or OK."""
         s = settings()
-        console.print(f"[green]config OK[/] — queue {s.queue.url}, catalog {s.catalog.url}, store {s.store.url}")
+        console.print(
+            f"[green]config OK[/] — queue {s.queue.url}, catalog {s.catalog.url}, store {s.store.url}"
+        )
 
     @group.command("show")
     def show() -> None:

@@ -15,7 +15,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _url_with(schemes: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _url_with(schemes: tuple[str, ...]) -> AfterValidator:
     def check(value: str) -> str:
         scheme = urlparse(value).scheme
         if scheme not in schemes:
