@@ -119,7 +119,7 @@ BACKENDS = {
 }
 
 
-def _context() -> mp.context.BaseContext:
+def _context() -> mp.context.ForkServerContext:
     """A forkserver with both queues imported: fresh, thread-free processes that start in milliseconds."""
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["__main__", "ebbtide.queue.sqlite", "persistqueue"])

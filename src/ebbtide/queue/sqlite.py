@@ -94,6 +94,7 @@ class SqliteQueue:
         self.clock = clock
         self._lock = threading.RLock()
         self._wakeup = _wakeup_for(str(self.path))
+        self._busy = False  # the last lease filled its batch
         self._db = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
         )
@@ -191,8 +192,9 @@ class SqliteQueue:
         for _ in range(1000):  # every extra round buried at least one message; bound it anyway
             now, want = self.clock.now(), max_messages - len(out)
             with self._lock:
-                # Look before writing, so idle pollers never take the write lock from producers.
-                if not self._db.execute(
+                # Look before writing, so idle pollers never take the write lock from producers
+                # (skipped while the last lease came back full: the queue is busy, the look is waste).
+                if not self._busy and not self._db.execute(
                     "SELECT 1 FROM messages WHERE queue=? AND visible_at<=? LIMIT 1", (self.name, now)
                 ).fetchone():
                     return out
@@ -206,6 +208,7 @@ class SqliteQueue:
                     " RETURNING id, body, sent_at, receive_count, seq",
                     (receipt, until, self.name, now, self.max_receives, want),
                 ).fetchall()
+                self._busy = len(rows) == want
             malformed = []
             for message_id, raw, sent_at, count, _seq in sorted(rows, key=lambda r: r[4]):
                 try:
