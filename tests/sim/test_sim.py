@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ import typer
 from typer.testing import CliRunner
 
 from ebbtide.cli import sim_cmd
+from ebbtide.sim import workloads as wl
+from ebbtide.sim.ebbtide_scaler import attach_controller
+from ebbtide.sim.engine import Engine
+from ebbtide.sim.fleets import SEED_000
+from ebbtide.sim.result import measure
 from ebbtide.sim.runner import simulate
 from ebbtide.sim.scenarios import SCENARIOS, SEED_000_SET
 from ebbtide.sim.setups import SETUPS
@@ -70,6 +76,35 @@ def test_ebbtide_beats_seed_recommended_on_seed_000_set() -> None:
         assert e.total_cost <= 1.25 * e.lower_bound + 1e-9, e.scenario
     six = eb[SEED_000_SET.index("six-matches")]
     assert six.lower_bound > 0 and six.total_cost <= 1.25 * six.lower_bound
+
+
+def _replay(jobs, fleet, seed: int, skip: bool):  # type: ignore[no-untyped-def]
+    e = Engine(jobs, fleet, SETUPS["ebbtide"], seed=seed, skip=skip)
+    _, sources, _ = attach_controller(e)
+    e.run()
+    r = measure(e, "x", seed, sources.decisions)
+    facts = {k: v for k, v in r.summary().items() if k not in ("ticks", "events")}
+    return facts, r.bars, r.decisions, r.timeline, r.ticks
+
+
+def _mix(rng):  # type: ignore[no-untyped-def]
+    if rng.random() < 0.15:
+        return wl.mixed_matches(rng)
+    secs = rng.uniform(1, 10) * 60
+    return secs, int(secs * 0.5e6)
+
+
+@pytest.mark.parametrize("case", ["three-matches", "six-matches", "twelve-hourly", "clip-bursts", "2-days"])
+def test_skipped_ticks_change_nothing(case: str) -> None:
+    """The engine skips ticks the controller promises are no-ops (Decision.stable_until); every
+    decision, job attempt, timeline point and figure must equal a run that ticks every 5 s."""
+    if case == "2-days":
+        jobs, fleet = wl.poisson(100 / 24, 2 * wl.DAY, _mix, random.Random(5)), SEED_000
+    else:
+        jobs, fleet = SCENARIOS[case].jobs(1), SCENARIOS[case].fleet
+    fast, slow = _replay(jobs, fleet, 1, True), _replay(jobs, fleet, 1, False)
+    assert fast[:4] == slow[:4]
+    assert fast[4] * 1.5 < slow[4], "the skip should leave many ticks out"
 
 
 def test_trace_roundtrip_and_errors(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`ebbtide doctor`: check a config against the failure modes in the seeds."""
+"""`ebbtide doctor`: check a config, or a live AWS setup, against the failure modes in the seeds."""
 
 from __future__ import annotations
 
@@ -16,6 +16,24 @@ def doctor(
         float, typer.Option("--job-minutes", help="longest expected video, minutes")
     ] = 120.0,
     as_json: Annotated[bool, typer.Option("--json", help="print findings as JSON")] = False,
+    aws: Annotated[bool, typer.Option("--aws", help="read a live AWS setup through boto3")] = False,
+    queue_url: Annotated[str | None, typer.Option("--queue-url", help="--aws: the SQS queue URL")] = None,
+    asg: Annotated[str | None, typer.Option("--asg", help="--aws: the Auto Scaling group name")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="--aws: the ECS cluster")] = None,
+    service: Annotated[str | None, typer.Option("--service", help="--aws: the ECS service")] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="--aws: endpoint (moto, localstack); else aws.endpoint_url"),
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="--aws: region; else aws.region")] = None,
+    heartbeat: Annotated[
+        bool,
+        typer.Option("--workers-heartbeat/--no-workers-heartbeat",
+                     help="--aws: the workers extend their message's visibility while they work"),
+    ] = False,
+    speed: Annotated[
+        float | None, typer.Option("--speed", help="--aws: media seconds a worker transcodes per second")
+    ] = None,
 ) -> None:
     """Exit 1 when any finding is an error."""
     from ebbtide.config import load_settings
@@ -24,11 +42,20 @@ def doctor(
 
     path = config or ctx._config_path
     settings = load_settings(path)
-    findings = diagnose(settings, job_minutes * 60)
+    if aws:
+        from ebbtide.doctor.aws import boto_clients, diagnose_aws, read_setup
+
+        clients = boto_clients(region or settings.aws.region, endpoint_url or settings.aws.endpoint_url)
+        setup = read_setup(clients, queue_url, asg, cluster, service)
+        findings = diagnose_aws(setup, settings, heartbeat, speed, job_minutes * 60)
+        source = "aws: " + ", ".join(x for x in (queue_url, asg, service) if x)
+    else:
+        findings = diagnose(settings, job_minutes * 60)
+        source = path or "defaults"
     if as_json:
         console.print_json(to_json(findings))
     else:
-        render(findings, console, path or "defaults")
+        render(findings, console, source)
     if any(f.severity == "error" for f in findings):
         raise typer.Exit(1)
 

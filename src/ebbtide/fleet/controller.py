@@ -331,18 +331,17 @@ class Controller:
         """Until when, if nothing but the clock changes, a tick would do nothing.
 
         The policy's own promise (`Decision.stable_until`), cut short by the controller's clocks:
-        an idle or booting worker of a scaled pool (idle grace, boot timeout), a static worker
-        going stale, a launch failure leaving its window. A tick that acted promises nothing.
-        A simulator uses it to skip ticks; the live loop keeps ticking.
+        an idle or booting worker of a scaled pool (idle grace, boot timeout) or a launch failure
+        leaving its window. It assumes workers keep reporting (one falling silent is a change). A
+        tick that acted promises nothing: the next one records the settled state. A simulator
+        uses this to skip ticks; the live loop keeps ticking.
         """
         until = decision.stable_until
         if until is None or any(o.launched or o.retired or o.drained or o.reaped for o in outcomes):
             return None
         for view in obs.pools:
             for w in view.workers:
-                if view.static:
-                    until = min(until, w.last_seen + self.stale_after)
-                elif w.state in (WorkerState.IDLE, WorkerState.BOOTING) and not w.busy:
+                if not view.static and w.state in (WorkerState.IDLE, WorkerState.BOOTING) and not w.busy:
                     return None
             for f in view.launch_failures:
                 until = min(until, f.at + LAUNCH_FAILURE_WINDOW)

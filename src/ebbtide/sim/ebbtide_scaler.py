@@ -150,4 +150,5 @@ def attach_controller(engine: Engine) -> tuple[Controller, SimSources, dict[str,
     )
     engine.tick_fn = controller.tick
     engine.quiet_fn = lambda: controller.quiet_until
+    engine.controlled = True
     return controller, sources, providers

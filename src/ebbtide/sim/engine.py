@@ -58,6 +58,7 @@ class Engine:
         self.clock = VirtualClock(START)
         self.skip = skip
         self.quiet_fn: Callable[[], float | None] = lambda: None
+        self.controlled = False  # set when the real controller drives this engine
         self.fleet = fleet
         self.setup = setup
         self.rng = random.Random(seed)
@@ -162,7 +163,8 @@ class Engine:
             return
         # Skip ticks that provably repeat this one: until the next event of any kind (no tick is
         # queued now), and no later than the controller's promise that only the clock moves.
-        until = math.inf if self._quiet() else self.quiet_fn()
+        # (the real controller gives its own promise; AWS's actuation only the idle-fleet one)
+        until = self.quiet_fn() if self.controlled else (math.inf if self._quiet() else None)
         if until is not None and until > self.now:
             first = min(self._heap[0][0], until)
             nxt = max(nxt, START + math.ceil((first - START) / step - 1e-9) * step)

@@ -162,7 +162,8 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
     jobs = q.visible + q.delayed
     work = q.waiting_work_seconds + q.waiting_unknown * default
     running = q.running_work_seconds + q.running_unknown * default / 2
-    head = f"deadline: {jobs} job(s), {work:.0f}s waiting, {running:.0f}s running, ready within {cfg.target_ready:g}s"
+    head = (f"deadline: {jobs} job(s), {work:.0f}s waiting, {running:.0f}s running, "
+            f"ready within {cfg.target_ready:g}s")
     picked: dict[str, int] = {}
     launches: dict[str, int] = {}
     how = "nothing waiting"
