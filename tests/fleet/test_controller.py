@@ -5,9 +5,12 @@ The ports are in-memory fakes (allowed here: this is the pure decision core; see
 
 from __future__ import annotations
 
-from fleet_fakes import Rig
+from collections.abc import Collection
+
+from fleet_fakes import FakeProvider, Rig
 
 from ebbtide.catalog.states import WorkerState
+from ebbtide.clock import VirtualClock
 from ebbtide.config.sections import (
     DeadlinePolicyConfig,
     PoolConfig,
@@ -48,16 +51,50 @@ def test_busy_worker_is_never_retired_only_drained() -> None:
     assert rig.workers.rows[ids[0]].state == W.BUSY
 
 
-def test_provider_that_cannot_pick_drains_idle_workers_too() -> None:
-    """ECS-service-like pools cannot stop one named task: the controller sets drain instead."""
+def test_count_based_pool_lowers_its_count_instead_of_draining() -> None:
+    """ECS-service-like pools cannot stop one named task. The controller lowers the count (the
+    service then stops unprotected, i.e. idle, tasks) and drains nobody: a drained task that exits
+    would only be replaced by the service, and a busy one is protected until it is idle."""
     rig = Rig([POOL], fixed(2))
     rig.fakes["cloud"].retires_specific = False
     rig.tick()
     rig.workers.boot_all()
+    ids = [w.id for w in rig.workers.in_pool("cloud")]
+    rig.workers.report(ids[0], W.BUSY, job_id="j1")
     rig.controller.policy = fixed(0)
     rig.tick()
-    assert rig.fakes["cloud"].retired == []
-    assert all(w.drain for w in rig.workers.in_pool("cloud"))
+    assert rig.fakes["cloud"].retired == [rig.workers.rows[ids[1]].provider_id]
+    assert not any(w.drain for w in rig.workers.in_pool("cloud"))
+    rig.workers.report(ids[0], W.IDLE)
+    rig.tick()
+    assert rig.workers.rows[ids[0]].provider_id in rig.fakes["cloud"].retired
+
+
+class ProtectingProvider(FakeProvider):
+    """An ASG-like fake: the platform may pick victims, so busy instances carry protection."""
+
+    def __init__(self, pool: str, clock: VirtualClock) -> None:
+        super().__init__(pool, clock)
+        self.syncs: list[set[str]] = []
+
+    def sync_protection(self, busy: Collection[str]) -> None:
+        self.syncs.append(set(busy))
+
+
+def test_busy_instances_are_protected_and_idle_ones_released_every_tick() -> None:
+    rig = Rig([POOL], fixed(2))
+    fake = ProtectingProvider("cloud", rig.clock)
+    rig.providers["cloud"] = rig.fakes["cloud"] = fake
+    rig.controller = rig.new_controller()
+    rig.tick()
+    rig.workers.boot_all()
+    ids = [w.id for w in rig.workers.in_pool("cloud")]
+    rig.workers.report(ids[0], W.BUSY, job_id="j1")
+    rig.tick()
+    assert fake.syncs[-1] == {rig.workers.rows[ids[0]].provider_id}
+    rig.workers.report(ids[0], W.IDLE)
+    rig.tick()
+    assert fake.syncs[-1] == set()
 
 
 def test_max_holds_with_a_thousand_queued_jobs() -> None:

@@ -147,3 +147,19 @@ def test_message_buried_by_the_queue_marks_its_job_dead(make_env: Callable[..., 
     assert Worker(services, idle_exit=0.1, install_signals=False).run() == 0
     dead = services.catalog.get_job(job.id)
     assert dead.state == JobState.DEAD and dead.error and "dead letters after 1 tries" in dead.error
+
+
+def test_fleet_observation_also_buries_jobs_the_queue_dead_lettered(make_env: Callable[..., Any]) -> None:
+    """With no worker left to start (the fleet at zero), the scaler's observation must do it."""
+    from ebbtide.fleet.sources import CatalogQueueSource
+
+    _, services, _ = make_env(queue={"max_receives": 1})
+    owner = services.catalog.create_user("erin")
+    job = submit_job(services, "command", {"command": "true"}, owner_id=owner.id)
+    (d,) = services.queue.receive(wait=1, lease=0.1)
+    services.catalog.start_attempt(job.id, "crashed-worker", d.receive_count)
+    time.sleep(0.2)
+    assert services.queue.receive(wait=0.2, lease=1) == []
+    view = CatalogQueueSource(services.queue, services.catalog, services.clock).observe_queue()
+    assert services.catalog.get_job(job.id).state == JobState.DEAD
+    assert view.in_flight == 0 and view.running_work_seconds == 0

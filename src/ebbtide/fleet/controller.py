@@ -31,7 +31,7 @@ from ebbtide.fleet.model import (
 from ebbtide.fleet.policies import Policy
 from ebbtide.fleet.policies.common import LAUNCH_FAILURE_WINDOW, clamp
 from ebbtide.fleet.ports import DecisionRecorder, QueueSource, WorkerSource
-from ebbtide.fleet.providers.base import Instance, Provider
+from ebbtide.fleet.providers.base import Instance, ProtectsBusy, Provider
 
 log = logging.getLogger("ebbtide.fleet")
 
@@ -116,6 +116,7 @@ class Controller:
         decision = self.policy(obs)
         self.memory = decision.memory
         outcomes = self._act(now, obs, {d.pool: d for d in decision.pools}, reaped)
+        self._protect_busy(views)
         self.last_outcomes = outcomes
         self.quiet_until = self._quiet_until(obs, decision, outcomes)
         for o in outcomes:
@@ -258,6 +259,17 @@ class Controller:
                                    reaped.get(view.name, 0), reason))
         return out
 
+    def _protect_busy(self, views: Sequence[PoolView]) -> None:
+        """Providers whose platform may pick victims itself (an ASG) protect exactly the busy ones."""
+        for view in views:
+            provider = self.providers[view.name]
+            if isinstance(provider, ProtectsBusy):
+                busy = {w.provider_id for w in view.live if w.busy and w.provider_id}
+                try:
+                    provider.sync_protection(busy)
+                except Exception:  # the next tick retries; a failed call must not stop scaling
+                    log.exception("scale-in protection sync failed", extra={"pool": view.name})
+
     def _undrain(self, view: PoolView, need: int) -> int:
         """A worker asked to drain that is still working is cheaper to keep than a new launch."""
         back = [w for w in view.workers if w.drain and w.state in (WorkerState.IDLE, WorkerState.BUSY)][:need]
@@ -300,12 +312,16 @@ class Controller:
         # busy workers are drained only when idle ones cannot make up the surplus
         pick_busy = busy[: max(0, surplus - len(idle))]
         retired = drained = 0
-        if pick_idle:
+        if pick_idle and not provider.retires_specific:
+            # An ECS service picks which task stops: lower its count and it stops unprotected (idle)
+            # tasks. Draining instead would make the service start a replacement for each exit.
+            still_idle = self._still_idle({w.id for w in pick_idle})
+            ids = [w.provider_id for w in pick_idle if w.provider_id and w.id in still_idle]
+            retired = len(provider.retire(ids)) if ids else 0
+        elif pick_idle:
             still_idle = self._still_idle({w.id for w in pick_idle})
             by_instance = {w.provider_id: w for w in pick_idle if w.provider_id and w.id in still_idle}
-            done: list[str] = []
-            if provider.retires_specific and by_instance:
-                done = provider.retire(list(by_instance))
+            done: list[str] = provider.retire(list(by_instance)) if by_instance else []
             for pid in done:
                 self.workers.mark_gone(by_instance[pid].id)
                 self._idle_since.pop(by_instance[pid].id, None)
@@ -314,7 +330,8 @@ class Controller:
                 if w.provider_id not in done:
                     self.workers.set_drain(w.id, True)
                     drained += 1
-        for w in pick_busy:
+        for w in pick_busy if provider.retires_specific else ():
+            # (busy tasks of a count-based pool are protected; they are retired once idle)
             self.workers.set_drain(w.id, True)
             drained += 1
         if retired:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 
 from ebbtide.catalog.base import Catalog
@@ -10,8 +11,12 @@ from ebbtide.catalog.states import JobState
 from ebbtide.clock import Clock
 from ebbtide.fleet.model import QueueView, WorkerView
 from ebbtide.queue.base import Queue
+from ebbtide.reconcile import reconcile_dead_letters
+
+log = logging.getLogger(__name__)
 
 ARRIVAL_WINDOW = 900.0  # seconds of job creations the arrival rate is taken over
+RECONCILE_EVERY = 60.0  # seconds between sweeps of dead letters the catalog has not seen
 
 
 class CatalogQueueSource:
@@ -19,10 +24,18 @@ class CatalogQueueSource:
 
     def __init__(self, queue: Queue, catalog: Catalog, clock: Clock, window: float = ARRIVAL_WINDOW) -> None:
         self.queue, self.catalog, self.clock, self.window = queue, catalog, clock, window
+        self._reconciled_at: float | None = None
 
     def observe_queue(self) -> QueueView:
-        stats = self.queue.stats()
         now = self.clock.now()
+        if self._reconciled_at is None or now - self._reconciled_at >= RECONCILE_EVERY:
+            # a job the queue dead-lettered on its own would otherwise count as running forever
+            self._reconciled_at = now
+            try:
+                reconcile_dead_letters(self.queue, self.catalog)
+            except Exception:
+                log.exception("dead-letter reconcile failed")
+        stats = self.queue.stats()
         queued = self.catalog.list_jobs(state=JobState.QUEUED)
         running = self.catalog.list_jobs(state=JobState.RUNNING)
         known_q = [j.work_seconds for j in queued if j.work_seconds]

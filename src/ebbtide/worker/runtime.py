@@ -25,6 +25,7 @@ from ebbtide.catalog.records import Attempt, Job
 from ebbtide.catalog.states import TERMINAL_JOB_STATES, JobState, WorkerState
 from ebbtide.errors import NotFound
 from ebbtide.queue.base import Delivery
+from ebbtide.reconcile import reconcile_dead_letters
 from ebbtide.services import Services
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.decisions import backoff, describe_failure, is_last_receive
@@ -33,7 +34,6 @@ from ebbtide.worker.handlers import Outcome, resolve
 from ebbtide.worker.heartbeat import CurrentJob, Heartbeat
 from ebbtide.worker.identity import ENV_PROVIDER_ID, discover_provider_id
 from ebbtide.worker.messages import JobMessage
-from ebbtide.worker.reconcile import reconcile_dead_letters
 from ebbtide.worker.spot import ImdsClient, SpotNotice, SpotWatcher, spot_enabled
 from ebbtide.worker.status import StatusWriter
 from ebbtide.worker.tempdirs import TempRoot
@@ -366,7 +366,7 @@ class Worker:
     def _start(self) -> None:
         self._temp.sweep_stale()
         try:  # jobs whose every worker died: tell the catalog (cheap, once per start)
-            reconcile_dead_letters(self.services)
+            reconcile_dead_letters(self.services.queue, self.services.catalog)
         except Exception:
             log.exception("could not reconcile dead letters")
         client = ImdsClient(self.cfg.imds_url)

@@ -27,7 +27,7 @@ How the backends map (the cloud ones come next; this contract is written for the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -80,4 +80,13 @@ class Provider(Protocol):
 
     def inventory(self) -> list[Instance]:
         """This pool's instances, found by tag or marker, so a restarted controller adopts them."""
+        ...
+
+
+@runtime_checkable
+class ProtectsBusy(Protocol):
+    """A provider whose platform can choose which instance to stop (an Auto Scaling group)."""
+
+    def sync_protection(self, busy: Collection[str]) -> object:
+        """Turn scale-in protection on for exactly these instance ids, off for the rest."""
         ...
