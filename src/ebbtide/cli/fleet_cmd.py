@@ -50,8 +50,9 @@ def up(
     controller = build_controller(services, config_path=context._config_path)
     pools = ", ".join(f"{p.name} ({p.provider}, {p.min}-{p.max})" for p in s.fleet.pools)
     console.print(f"[bold]ebbtide up[/] data in {s.data_path}; pools: {pools}; policy {s.fleet.policy.kind}")
-    server = _start_web(services) if web else None
+    server = None
     try:
+        server = _start_web(services) if web else None
         if demo:
             _submit_demo(services)
         _loop(controller, run_for)
@@ -129,18 +130,12 @@ def _print_outcomes(controller: Controller, force: bool = False) -> None:
 
 
 def _start_web(services: Services) -> Any:
-    try:
-        from ebbtide.web.app import create_app
-    except ImportError:
-        console.print("[dim]web app not available in this build; running the fleet only[/]")
-        return None
-    import uvicorn
-
     from ebbtide.services import public_base_url
+    from ebbtide.web.app import create_app
+    from ebbtide.web.server import bind, serve_in_thread
 
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host=services.settings.web.host,
-                                           port=services.settings.web.port, log_level="warning"))
-    threading.Thread(target=server.run, name="web", daemon=True).start()
+    sock = bind(services.settings.web.host, services.settings.web.port)
+    server = serve_in_thread(create_app(services), sock)
     console.print(f"web app: [bold]{public_base_url(services.settings)}[/]")
     name, password = _owner(services.catalog, None)
     if password:

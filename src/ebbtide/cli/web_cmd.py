@@ -23,22 +23,23 @@ def serve(
     ] = None,
 ) -> None:
     """Run the web app (gallery, streaming, fleet APIs, pages) with uvicorn."""
-    import uvicorn
-
     from ebbtide.services import open_services, public_base_url
     from ebbtide.web.app import create_app
+    from ebbtide.web.server import bind, serve
 
     s = settings()
     web = s.web.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
     s = s.model_copy(update={"web": web})
     chosen = {p.strip() for p in parts.split(",") if p.strip()} if parts else None
+    sock = bind(web.host, web.port)
     services = open_services(s)
     try:
         app = create_app(services, parts=chosen)
         console.print(f"ebbtide web on [bold]{public_base_url(s)}[/] (Ctrl-C stops)")
-        uvicorn.run(app, host=web.host, port=web.port, log_level="info", access_log=False)
+        serve(app, sock)
     finally:
         services.close()
+        sock.close()
 
 
 def _catalog() -> Catalog:
