@@ -61,8 +61,9 @@ def _x264(ladder: Ladder, i: int, preset: str, spec: str) -> list[str]:
     r = ladder.rungs[i]
     g = str(ladder.gop_frames)
     return [
-        f"-c:v{spec}", "libx264", f"-b:v{spec}", f"{r.bitrate_kbps}k", f"-maxrate:v{spec}", f"{r.maxrate_kbps}k",
-        f"-bufsize:v{spec}", f"{r.bufsize_kbps}k", "-preset", preset, "-profile:v", "high",
+        f"-c:v{spec}", "libx264", f"-b:v{spec}", f"{r.bitrate_kbps}k",
+        f"-maxrate:v{spec}", f"{r.maxrate_kbps}k", f"-bufsize:v{spec}", f"{r.bufsize_kbps}k",
+        "-preset", preset, "-profile:v", "high",
         "-g", g, "-keyint_min", g, "-sc_threshold", "0",
     ]  # fmt: skip
 
@@ -106,20 +107,28 @@ def expert(src: Path, out: Path, ladder: Ladder, preset: str) -> None:
 
 
 def has_vmaf() -> bool:
-    res = subprocess.run([ffmpeg_path(), "-hide_banner", "-filters"], capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [ffmpeg_path(), "-hide_banner", "-filters"], capture_output=True, text=True, check=False
+    )
     return bool(re.search(r"\slibvmaf\s", res.stdout))
 
 
-def score(playlist: Path, src: Path, width: int, height: int, vmaf: bool, subsample: int) -> float:
+def score(
+    playlist: Path, src: Path, width: int, height: int, vmaf: bool, subsample: int, seconds: float
+) -> float:
     if vmaf:
         metric = f"libvmaf=n_subsample={subsample}:n_threads={os.cpu_count() or 1}"
         pattern = r"VMAF score: ([\d.]+)"
     else:
         metric = "psnr"
         pattern = r"PSNR .* average:([\d.]+|inf)"
-    graph = f"[0:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[d];[1:v]setpts=PTS-STARTPTS[r];[d][r]{metric}"
+    graph = (
+        f"[0:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[d];"
+        f"[1:v]setpts=PTS-STARTPTS[r];[d][r]{metric}"
+    )
     res = subprocess.run(
-        [ffmpeg_path(), "-hide_banner", "-nostdin", "-i", str(playlist), "-i", str(src),
+        [ffmpeg_path(), "-hide_banner", "-nostdin", "-t", f"{seconds:g}", "-i", str(playlist),
+         "-t", f"{seconds:g}", "-i", str(src),
          "-lavfi", graph, "-f", "null", "-"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -141,7 +150,8 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--preset", default=MediaConfig().preset)
     ap.add_argument("--no-quality", action="store_true")
-    ap.add_argument("--subsample", type=int, default=5, help="VMAF: score every Nth frame")
+    ap.add_argument("--subsample", type=int, default=3, help="VMAF: score every Nth frame")
+    ap.add_argument("--quality-seconds", type=float, default=12.0, help="score the first N seconds")
     ap.add_argument("--only", default="abc", help="which methods to run, e.g. bc")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
@@ -150,12 +160,17 @@ def main() -> int:
     src = work / f"source_1080p30_{args.seconds:g}s.mp4"
     if not src.exists():
         print(f"generating {src.name} (testsrc2 + noise, sine audio)…", flush=True)
-        generate_clip(src, seconds=args.seconds, width=1920, height=1080, fps=30, noise=10, crf=16, preset="veryfast")
+        generate_clip(
+            src, seconds=args.seconds, width=1920, height=1080, fps=30, noise=6, crf=18, preset="veryfast"
+        )
     cfg = MediaConfig(preset=args.preset)
     info = probe(src)
     ladder = plan_ladder(info, cfg)
-    print(f"source: {info.width}x{info.height} {info.fps:g} fps {info.duration:.1f} s, "
-          f"{info.bitrate / 1e6:.1f} Mb/s; cores: {os.cpu_count()}; preset {args.preset}", flush=True)  # fmt: skip
+    print(
+        f"source: {info.width}x{info.height} {info.fps:g} fps {info.duration:.1f} s, "
+        f"{info.bitrate / 1e6:.1f} Mb/s; cores: {os.cpu_count()}; preset {args.preset}",
+        flush=True,
+    )
 
     methods = {"a": ("naive", naive), "b": ("expert", expert), "c": ("ebbtide", None)}
     runs: list[Run] = []
@@ -168,22 +183,28 @@ def main() -> int:
         run = Run(name)
         print(f"running ({key}) {name}…", flush=True)
         if fn is None:
-            timed(run, lambda: transcode(src, out, cfg))
+            timed(run, transcode, src, out, cfg)
         else:
             timed(run, fn, src, out, ladder, args.preset)
         runs.append(run)
         outs[name] = out
-        print(f"  wall {run.wall:6.1f} s   cpu {run.cpu:6.1f} s   ({info.duration / run.wall:.2f}x realtime)", flush=True)
+        print(
+            f"  wall {run.wall:6.1f} s   cpu {run.cpu:6.1f} s   ({info.duration / run.wall:.2f}x realtime)",
+            flush=True,
+        )
 
     if not args.no_quality:
         vmaf = has_vmaf()
         label = "VMAF" if vmaf else "PSNR dB"
-        print(f"scoring each rung against the source ({label})…", flush=True)
+        print(f"scoring each rung against the source ({label}, first {args.quality_seconds:g} s, "
+              f"every {args.subsample} frames)…", flush=True)  # fmt: skip
         for run in runs:
             for r in ladder.rungs:
                 base = outs[run.name] / r.name
                 pl = base / "av" / "index.m3u8" if run.name == "naive" else base / "index.m3u8"
-                run.quality[r.name] = score(pl, src, info.width, info.height, vmaf, args.subsample)
+                run.quality[r.name] = score(
+                    pl, src, info.width, info.height, vmaf, args.subsample, args.quality_seconds
+                )
 
     print()
     header = f"{'method':<9}{'wall s':>8}{'cpu s':>8}" + "".join(f"{r.name:>8}" for r in ladder.rungs)

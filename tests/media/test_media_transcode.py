@@ -13,7 +13,9 @@ import psutil
 import pytest
 
 from ebbtide.config import MediaConfig
+from ebbtide.media import pipeline
 from ebbtide.media.errors import MediaError, TranscodeCancelled
+from ebbtide.media.ffmpeg import nvenc_works, run_ffmpeg
 from ebbtide.media.pipeline import TranscodeResult, transcode
 from ebbtide.media.progress import Progress
 from ebbtide.media.validate import validate_hls
@@ -79,7 +81,7 @@ def test_1080p30_with_audio_default_preset(clip: ClipFactory, tmp_path: Path) ->
         (640, 360),
     ]
     check_common(tmp_path / "out", res, audio=True, source_duration=2.0)
-    assert res.encoder == "libx264"  # this machine has no GPU: the auto path fell back to the CPU
+    assert res.encoder == ("h264_nvenc" if nvenc_works() else "libx264")
     assert seen and seen[-1].fraction == 1.0
     assert [p.fraction for p in seen] == sorted(p.fraction for p in seen)
     assert res.storyboard is None  # 2 s holds one storyboard frame: no sprite
@@ -228,8 +230,6 @@ def test_validate_rejects_a_broken_set(clip: ClipFactory, tmp_path: Path, fast_c
 
 def test_validate_rejects_segments_not_starting_on_a_keyframe(clip: ClipFactory, tmp_path: Path) -> None:
     """A set cut by time (`split_by_time`) with a long GOP: segments 2+ start mid-GOP."""
-    from ebbtide.media.ffmpeg import run_ffmpeg
-
     src = clip("base320_3", seconds=3)
     out = tmp_path / "bad"
     (out / "v").mkdir(parents=True)
@@ -242,3 +242,28 @@ def test_validate_rejects_segments_not_starting_on_a_keyframe(clip: ClipFactory,
     (out / "master.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\nv/index.m3u8\n")
     with pytest.raises(MediaError, match="does not start with a keyframe"):
         validate_hls(out, 3.0)
+
+
+def test_gpu_path_falls_back_to_cpu_when_nvenc_fails(
+    clip: ClipFactory, tmp_path: Path, fast_cfg: MediaConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the GPU detection is replaced (forced to say yes); the NVDEC/NVENC ffmpeg command
+    really runs and really fails on this GPU-less machine, and the pipeline must redo the job on
+    the CPU. On a machine with a working GPU the first attempt would simply succeed."""
+    monkeypatch.setattr(pipeline, "choose_encoder", lambda setting: "h264_nvenc")
+    src = clip("base320", seconds=2)
+    res = transcode(src, tmp_path / "out", fast_cfg)
+    assert res.encoder == ("h264_nvenc" if nvenc_works() else "libx264")
+    check_common(tmp_path / "out", res, audio=True, source_duration=2.0)
+
+
+def test_audio_longer_than_video_is_cut_to_the_video(tmp_path: Path, fast_cfg: MediaConfig) -> None:
+    src = tmp_path / "long_audio.mp4"
+    run_ffmpeg([
+        "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
+        "-f", "lavfi", "-i", "sine=duration=3.5", "-c:v", "libx264", "-preset", "ultrafast",
+        "-c:a", "aac", str(src),
+    ])  # fmt: skip
+    res = transcode(src, tmp_path / "out", fast_cfg)
+    audio = sum(s.duration for s in m3u8.load(str(tmp_path / "out" / "audio" / "index.m3u8")).segments)
+    assert abs(audio - res.duration) < 0.2
