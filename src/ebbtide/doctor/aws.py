@@ -46,7 +46,7 @@ def boto_clients(region: str, endpoint_url: str | None) -> ClientFactory:
     import boto3
 
     def make(service: str) -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
 
     return make
 
