@@ -25,7 +25,7 @@ from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import ConfigError, InvalidKey, NotFound
 from ebbtide.storage import signing
 from ebbtide.storage.base import ObjectInfo, validate_prefix
-from ebbtide.storage.keys import UploadError, object_key, relative_key
+from ebbtide.storage.keys import UploadError, folder_files, object_key, relative_key
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +118,10 @@ class FileStore:
         return total, digest.hexdigest()
 
     def put_folder(self, prefix: str, folder: Path) -> list[str]:
-        validate_prefix(prefix)
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise NotFound(f"{folder} is not a folder", hint="put_folder uploads a local folder")
-        keys = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            key = object_key(f"{prefix.strip('/')}/{path.relative_to(folder).as_posix()}".lstrip("/"))
+        files = folder_files(prefix, folder)
+        for key, path in files:
             self.put_file(key, path)
-            keys.append(key)
-        return keys
+        return [key for key, _ in files]
 
     # -- reads -----------------------------------------------------------------------------------
 

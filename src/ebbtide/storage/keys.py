@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ebbtide.errors import EbbtideError, InvalidKey
-from ebbtide.storage.base import validate_key
+from pathlib import Path
+
+from ebbtide.errors import EbbtideError, InvalidKey, NotFound
+from ebbtide.storage.base import validate_key, validate_prefix
 
 
 class UploadError(EbbtideError):
@@ -26,3 +28,15 @@ def relative_key(prefix: str, key: str) -> str:
 
 class StoreUnavailable(EbbtideError):
     """The S3 endpoint refused or could not be reached."""
+
+
+def folder_files(prefix: str, folder: Path) -> list[tuple[str, Path]]:
+    """(key, file) for every file below `folder`, keyed under `prefix`, in a stable order."""
+    validate_prefix(prefix)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotFound(f"{folder} is not a folder", hint="put_folder uploads a local folder")
+    return [
+        (object_key(f"{prefix.strip('/')}/{path.relative_to(folder).as_posix()}".lstrip("/")), path)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file())
+    ]

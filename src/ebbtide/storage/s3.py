@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.storage.base import ObjectInfo, validate_prefix
-from ebbtide.storage.keys import StoreUnavailable, UploadError, object_key, relative_key
+from ebbtide.storage.keys import StoreUnavailable, UploadError, folder_files, object_key, relative_key
 from ebbtide.storage.signing import content_disposition
 
 log = logging.getLogger(__name__)
@@ -97,16 +97,10 @@ class S3Store:
         return counter.count
 
     def put_folder(self, prefix: str, folder: Path) -> list[str]:
-        validate_prefix(prefix)
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise NotFound(f"{folder} is not a folder", hint="put_folder uploads a local folder")
-        keys = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            key = object_key(f"{prefix.strip('/')}/{path.relative_to(folder).as_posix()}".lstrip("/"))
+        files = folder_files(prefix, folder)
+        for key, path in files:
             self.put_file(key, path)
-            keys.append(key)
-        return keys
+        return [key for key, _ in files]
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -92,14 +93,7 @@ class HistoryOut(BaseModel):
 
 def queue_out(services: Services) -> QueueOut:
     s = services.queue.stats()
-    return QueueOut(
-        visible=s.visible,
-        in_flight=s.in_flight,
-        delayed=s.delayed,
-        dead=s.dead,
-        backlog=s.backlog,
-        oldest_age=s.oldest_age,
-    )
+    return QueueOut(backlog=s.backlog, **dataclasses.asdict(s))
 
 
 def pools_out(
@@ -167,18 +161,7 @@ def worker_out(services: Services, w: WorkerRecord) -> WorkerOut:
 
 
 def decision_out(d: FleetDecision) -> DecisionOut:
-    return DecisionOut(
-        id=d.id,
-        at=d.at,
-        pool=d.pool,
-        policy=d.policy,
-        desired=d.desired,
-        running=d.running,
-        busy=d.busy,
-        launched=d.launched,
-        retired=d.retired,
-        reason=d.reason,
-    )
+    return DecisionOut.model_validate(d, from_attributes=True)
 
 
 @router.get("/queue", response_model=QueueOut)
