@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ebbtide.media.errors import FfmpegFailed, MediaError, TranscodeCancelled
+from ebbtide.procs import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def run_ffmpeg(
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
+        preexec_fn=die_with_parent,  # a SIGKILLed worker must not leave ffmpeg encoding
     )
     tail: deque[str] = deque(maxlen=25)
 

@@ -8,7 +8,6 @@ the tail of stderr.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from collections import deque
 from typing import IO
 
 from ebbtide.errors import EbbtideError
+from ebbtide.procs import die_with_parent
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.decisions import tail
 from ebbtide.worker.handlers import Outcome
@@ -52,7 +52,7 @@ def run(ctx: JobContext) -> Outcome:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # so a cancel kills the whole process group
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     err_tail: deque[str] = deque(maxlen=60)
     readers = [
@@ -115,19 +115,3 @@ def _drain(stream: IO[str] | None, into: deque[str]) -> None:
         return
     for line in stream:
         into.append(line)
-
-
-def _load_prctl() -> object | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()  # looked up before any fork: dlopen in a forked child can deadlock
-
-
-def _die_with_parent() -> None:
-    """Linux: the command gets SIGKILL if the worker dies (SIGKILL leaves no chance to clean up)."""
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGKILL)  # type: ignore[operator]  # PR_SET_PDEATHSIG
