@@ -11,14 +11,13 @@ boot timeout are reaped.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ebbtide.catalog.states import WorkerState
-from ebbtide.clock import Clock, SystemClock
+from ebbtide.clock import Clock
 from ebbtide.config.sections import PoolConfig
 from ebbtide.fleet.model import (
     Decision,
@@ -122,18 +121,6 @@ class Controller:
         for o in outcomes:
             self._record(now, o)
         return [PoolDecision(o.pool, o.desired, o.reason) for o in outcomes]
-
-    def run(self, stop: threading.Event) -> None:
-        """Tick every `interval` until `stop` is set; a failing tick is logged and retried."""
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # keep the loop alive across a flaky backend; the next tick retries
-                log.exception("fleet tick failed")
-            if isinstance(self.clock, SystemClock):
-                stop.wait(self.interval)
-            else:
-                self.clock.sleep(self.interval)
 
     # observe -------------------------------------------------------------------------------------
     def _reconcile(self, now: float) -> dict[str, list[WorkerView]]:
