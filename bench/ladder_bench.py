@@ -12,7 +12,10 @@ source size with bicubic), or PSNR if this ffmpeg has no libvmaf.
 
 CPU-heavy: run it on an otherwise quiet machine for stable figures.
 
-    ./.venv/bin/python bench/ladder_bench.py [--seconds 30] [--workdir DIR] [--no-quality]
+    ./.venv/bin/python bench/ladder_bench.py [--seconds 30] [--workdir DIR] [--no-quality] [--repeat 3]
+
+With --repeat N the methods run interleaved (a b c a b c …) so machine noise hits all of them
+alike; the table shows the median and the range, and the ratios use medians.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +49,8 @@ class Run:
     wall: float = 0.0
     cpu: float = 0.0
     quality: dict[str, float] = field(default_factory=dict)
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
 
 
 def _cpu() -> float:
@@ -141,7 +147,9 @@ def score(
 def timed(run: Run, fn: object, *a: object) -> None:
     c0, t0 = _cpu(), time.monotonic()
     fn(*a)  # type: ignore[operator]
-    run.wall, run.cpu = time.monotonic() - t0, _cpu() - c0
+    run.walls.append(time.monotonic() - t0)
+    run.cpus.append(_cpu() - c0)
+    run.wall, run.cpu = statistics.median(run.walls), statistics.median(run.cpus)
 
 
 def main() -> int:
@@ -154,6 +162,7 @@ def main() -> int:
     ap.add_argument("--quality-seconds", type=float, default=12.0, help="score the first N seconds")
     ap.add_argument("--only", default="abc", help="which methods to run, e.g. bc")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--repeat", type=int, default=1, help="run the methods N times, interleaved")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ladder-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -173,32 +182,32 @@ def main() -> int:
     )
 
     methods = {"a": ("naive", naive), "b": ("expert", expert), "c": ("ebbtide", None)}
-    runs: list[Run] = []
+    runs = {key: Run(methods[key][0]) for key in args.only}
     outs: dict[str, Path] = {}
-    for key in args.only:
-        name, fn = methods[key]
-        out = work / name
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        run = Run(name)
-        print(f"running ({key}) {name}…", flush=True)
-        if fn is None:
-            timed(run, transcode, src, out, cfg)
-        else:
-            timed(run, fn, src, out, ladder, args.preset)
-        runs.append(run)
-        outs[name] = out
-        print(
-            f"  wall {run.wall:6.1f} s   cpu {run.cpu:6.1f} s   ({info.duration / run.wall:.2f}x realtime)",
-            flush=True,
-        )
+    for rep in range(max(1, args.repeat)):
+        for key, run in runs.items():
+            name, fn = methods[key]
+            out = work / name
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            print(
+                f"running ({key}) {name} [{rep + 1}/{args.repeat}], load {os.getloadavg()[0]:.2f}…",
+                flush=True,
+            )
+            if fn is None:
+                timed(run, transcode, src, out, cfg)
+            else:
+                timed(run, fn, src, out, ladder, args.preset)
+            outs[name] = out
+            w, c = run.walls[-1], run.cpus[-1]
+            print(f"  wall {w:6.1f} s   cpu {c:6.1f} s   ({info.duration / w:.2f}x realtime)", flush=True)
 
     if not args.no_quality:
         vmaf = has_vmaf()
         label = "VMAF" if vmaf else "PSNR dB"
         print(f"scoring each rung against the source ({label}, first {args.quality_seconds:g} s, "
               f"every {args.subsample} frames)…", flush=True)  # fmt: skip
-        for run in runs:
+        for run in runs.values():
             for r in ladder.rungs:
                 base = outs[run.name] / r.name
                 pl = base / "av" / "index.m3u8" if run.name == "naive" else base / "index.m3u8"
@@ -207,12 +216,15 @@ def main() -> int:
                 )
 
     print()
-    header = f"{'method':<9}{'wall s':>8}{'cpu s':>8}" + "".join(f"{r.name:>8}" for r in ladder.rungs)
+    header = f"{'method':<9}{'wall s':>8}{'cpu s':>8}{'wall range':>14}" + "".join(
+        f"{r.name:>8}" for r in ladder.rungs
+    )
     print(header)
-    for run in runs:
+    for run in runs.values():
         q = "".join(f"{run.quality.get(r.name, float('nan')):>8.2f}" for r in ladder.rungs)
-        print(f"{run.name:<9}{run.wall:>8.1f}{run.cpu:>8.1f}{q}")
-    by = {r.name: r for r in runs}
+        span = f"{min(run.walls):.1f}-{max(run.walls):.1f}"
+        print(f"{run.name:<9}{run.wall:>8.1f}{run.cpu:>8.1f}{span:>14}{q}")
+    by = {r.name: r for r in runs.values()}
     if "ebbtide" in by:
         e = by["ebbtide"]
         if "expert" in by:
@@ -220,7 +232,7 @@ def main() -> int:
         if "naive" in by:
             print(f"naive / ebbtide wall:  {by['naive'].wall / e.wall:.2f}x faster (target >= 1.40)")
     if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in runs], indent=2))
+        args.json.write_text(json.dumps([r.__dict__ for r in runs.values()], indent=2))
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -92,7 +92,7 @@ def test_nvenc_shape_uses_nvdec_scale_cuda_and_same_gop() -> None:
     assert "hwdownload" in graph  # the storyboard tap comes back to system memory
     assert [a[i + 1] for i, x in enumerate(a) if x.startswith("-c:v:")] == ["h264_nvenc"] * 4
     assert opt(a, "-g:v") == "60" and opt(a, "-no-scenecut:v") == "1" and opt(a, "-forced-idr:v") == "1"
-    assert "-threads:v:0" not in a
+    assert "-threads:v:0" not in a and not any(x.startswith("-x264-params") for x in a)
     assert opt(a, "-b:v:1") == "3000k"
 
 
@@ -117,3 +117,12 @@ def test_storyboard_plan() -> None:
     assert (sb.tile_width, sb.tile_height) == (160, 90)
     portrait = plan_storyboard(plan_ladder(src(720, 1280, duration=30.0), MediaConfig()))
     assert portrait is not None and (portrait.tile_width, portrait.tile_height) == (90, 160)
+
+
+def test_big_rungs_use_light_subme_small_rungs_keep_the_preset() -> None:
+    a = argv(src())
+    assert opt(a, "-x264-params:v:0") == "subme=1" and opt(a, "-x264-params:v:1") == "subme=1"
+    assert "-x264-params:v:2" not in a and "-x264-params:v:3" not in a
+    portrait = argv(src(720, 1280))  # short side 720: the top rung is the big one
+    assert opt(portrait, "-x264-params:v:0") == "subme=1" and "-x264-params:v:1" not in portrait
+    assert not any(x.startswith("-x264-params") for x in argv(src(), light_subme_from=None))
