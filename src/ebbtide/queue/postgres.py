@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +21,8 @@ import psycopg
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import EbbtideError
 from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
-from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MIN, exhausted_reason
+from ebbtide.queue.polling import long_poll
+from ebbtide.queue.sqlite import DEDUP_WINDOW, exhausted_reason
 
 POLL_MAX_PG = 0.25  # sends NOTIFY; polling only finds expired leases and delays that ran out
 
@@ -118,21 +118,7 @@ class PostgresQueue:
     def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
         if wait > 0:
             self._listen()  # before the first look, so a send right after it is not missed
-        got = self._take(lease, max_messages)
-        if got or wait <= 0:
-            return got
-        deadline = self.clock.monotonic() + wait
-        real_deadline = time.monotonic() + wait
-        interval = POLL_MIN
-        while True:
-            remaining = min(deadline - self.clock.monotonic(), real_deadline - time.monotonic())
-            if remaining <= 0:
-                return []
-            self._wait(min(interval, remaining))
-            got = self._take(lease, max_messages)
-            if got:
-                return got
-            interval = min(POLL_MAX_PG, interval * 1.5)
+        return long_poll(lambda: self._take(lease, max_messages), self._wait, wait, self.clock, POLL_MAX_PG)
 
     def _listen(self) -> psycopg.Connection[Any]:
         if self._listener is None:

@@ -16,7 +16,6 @@ messages were released with different delays.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,7 +26,8 @@ import redis as redis_lib
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import EbbtideError
 from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
-from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MAX, POLL_MIN
+from ebbtide.queue.polling import long_poll
+from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MAX
 
 WAKE_TOKENS = 64  # the wake list never grows past this
 
@@ -182,21 +182,11 @@ class RedisQueue:
     # -- consumer -------------------------------------------------------------------------------
 
     def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
-        got = self._take(lease, max_messages)
-        if got or wait <= 0:
-            return got
-        deadline = self.clock.monotonic() + wait
-        real_deadline = time.monotonic() + wait
-        interval = POLL_MIN
-        while True:
-            remaining = min(deadline - self.clock.monotonic(), real_deadline - time.monotonic())
-            if remaining <= 0:
-                return []
-            self.r.blpop([self.k_wake], timeout=max(0.01, min(interval, remaining)))
-            got = self._take(lease, max_messages)
-            if got:
-                return got
-            interval = min(POLL_MAX * 4, interval * 1.5)  # sends wake us; polling only finds expiries
+        # sends wake us through the wake list; polling only finds expiries, so back off further
+        return long_poll(lambda: self._take(lease, max_messages), self._pause, wait, self.clock, POLL_MAX * 4)
+
+    def _pause(self, seconds: float) -> None:
+        self.r.blpop([self.k_wake], timeout=max(0.01, seconds))
 
     def _take(self, lease: float, max_messages: int) -> list[Delivery]:
         while True:

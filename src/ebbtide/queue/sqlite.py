@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,11 +27,12 @@ from typing import Any
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.queue.polling import long_poll
 
 log = logging.getLogger(__name__)
 
 DEDUP_WINDOW = 300.0
-POLL_MIN, POLL_MAX = 0.01, 0.05  # long-poll DB interval: 10 ms, backing off to 50 ms
+POLL_MAX = 0.05  # long-poll DB interval backs off to 50 ms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -169,23 +169,11 @@ class SqliteQueue:
     # -- consumer -------------------------------------------------------------------------------
 
     def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
-        got = self._lease(lease, max_messages)
-        if got or wait <= 0:
-            return got
-        # Two deadlines: the injected clock's, and a real one so a frozen VirtualClock cannot hang us.
-        deadline = self.clock.monotonic() + wait
-        real_deadline = time.monotonic() + wait
-        interval = POLL_MIN
-        while True:
-            remaining = min(deadline - self.clock.monotonic(), real_deadline - time.monotonic())
-            if remaining <= 0:
-                return []
-            with self._wakeup:
-                self._wakeup.wait(min(interval, remaining))
-            got = self._lease(lease, max_messages)
-            if got:
-                return got
-            interval = min(POLL_MAX, interval * 1.5)
+        return long_poll(lambda: self._lease(lease, max_messages), self._pause, wait, self.clock, POLL_MAX)
+
+    def _pause(self, seconds: float) -> None:
+        with self._wakeup:
+            self._wakeup.wait(seconds)
 
     def _lease(self, lease: float, max_messages: int) -> list[Delivery]:
         out: list[Delivery] = []
