@@ -39,6 +39,19 @@ class QueueStats:
     def backlog(self) -> int:
         return self.visible + self.in_flight + self.delayed
 
+    @classmethod
+    def from_counts(
+        cls, visible: Any, in_flight: Any, delayed: Any, dead: Any, oldest_sent_at: Any, now: float
+    ) -> QueueStats:
+        """From an SQL backend's aggregate row; drivers hand counts back as int or Decimal."""
+        return cls(
+            visible=int(visible),
+            in_flight=int(in_flight),
+            delayed=int(delayed),
+            dead=int(dead),
+            oldest_age=None if oldest_sent_at is None else max(0.0, now - float(oldest_sent_at)),
+        )
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -48,6 +61,11 @@ class DeadLetter:
     receive_count: int
     dead_at: float
     attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> DeadLetter:
+        """From an SQL row of (id, body, reason, receive_count, dead_at)."""
+        return cls(row[0], row[1], row[2], int(row[3]), float(row[4]))
 
 
 class BadMessage(ValueError):

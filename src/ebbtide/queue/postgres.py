@@ -230,13 +230,7 @@ class PostgresQueue:
             ).fetchone()
         assert row is not None
         visible, in_flight, delayed, oldest, dead = row
-        return QueueStats(
-            visible=int(visible),
-            in_flight=int(in_flight),
-            delayed=int(delayed),
-            dead=int(dead),
-            oldest_age=None if oldest is None else max(0.0, now - float(oldest)),
-        )
+        return QueueStats.from_counts(visible, in_flight, delayed, dead, oldest, now)
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:
@@ -245,7 +239,7 @@ class PostgresQueue:
                 " WHERE queue=%s ORDER BY dead_at, id LIMIT %s",
                 (self.name, limit),
             ).fetchall()
-        return [DeadLetter(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows]
+        return [DeadLetter.from_row(r) for r in rows]
 
     def redrive(self, message_ids: Sequence[str] | None = None) -> int:
         now = self.clock.now()

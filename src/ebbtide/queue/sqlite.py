@@ -293,13 +293,7 @@ class SqliteQueue:
             (dead,) = self._db.execute(
                 "SELECT COUNT(*) FROM dead_letters WHERE queue=?", (self.name,)
             ).fetchone()
-        return QueueStats(
-            visible=int(visible),
-            in_flight=int(in_flight),
-            delayed=int(delayed),
-            dead=int(dead),
-            oldest_age=None if oldest is None else max(0.0, now - float(oldest)),
-        )
+        return QueueStats.from_counts(visible, in_flight, delayed, dead, oldest, now)
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:
@@ -308,7 +302,7 @@ class SqliteQueue:
                 " WHERE queue=? ORDER BY dead_at, id LIMIT ?",
                 (self.name, limit),
             ).fetchall()
-        return [DeadLetter(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows]
+        return [DeadLetter.from_row(r) for r in rows]
 
     def redrive(self, message_ids: Sequence[str] | None = None) -> int:
         now = self.clock.now()
