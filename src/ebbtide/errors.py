@@ -29,3 +29,19 @@ class IllegalTransition(EbbtideError):
 
 class InvalidKey(EbbtideError):
     """An object-store key that could escape its prefix or is otherwise unsafe."""
+
+
+class Permanent(EbbtideError):
+    """Fails again however often it is tried (bad media, a limit, a validation that will fail again).
+
+    Retry rules are declared by type, never guessed from message text: a job whose handler raises
+    a `Permanent` goes dead on its first attempt with this message for a person.
+    """
+
+
+class Transient(EbbtideError):
+    """May succeed on another try (network, spot reclaim, a lost lease, a server restarting)."""
+
+
+class BackendUnavailable(Transient):
+    """A queue, catalog or store server did not answer; callers reconnect and retry with backoff."""
