@@ -20,6 +20,11 @@ def set_config_path(path: str | None) -> None:
     settings.cache_clear()
 
 
+def config_path() -> str | None:
+    """The config file named by --config, if any (child processes are pointed at the same one)."""
+    return _config_path
+
+
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return load_settings(_config_path)

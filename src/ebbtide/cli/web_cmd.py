@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from ebbtide.catalog.base import Catalog
-from ebbtide.cli.context import console, settings
+from ebbtide.cli.context import config_path, console, settings
 from ebbtide.errors import EbbtideError, NotFound
 
 users_app = typer.Typer(help="Accounts for the web app and its API tokens.", no_args_is_help=True)
@@ -21,17 +22,29 @@ def serve(
     parts: Annotated[
         str | None, typer.Option(help="serve only these parts, e.g. gallery,stream (default: all)")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="server processes (default: web.workers, else one per core, ≤ 8)"),
+    ] = None,
 ) -> None:
     """Run the web app (gallery, streaming, fleet APIs, pages) with uvicorn."""
     from ebbtide.services import open_services, public_base_url
     from ebbtide.web.app import create_app
-    from ebbtide.web.server import bind, serve
+    from ebbtide.web.server import bind, serve, serve_processes, worker_count
 
     s = settings()
     web = s.web.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
     s = s.model_copy(update={"web": web})
     chosen = {p.strip() for p in parts.split(",") if p.strip()} if parts else None
+    n = worker_count(workers or web.workers)
     sock = bind(web.host, web.port)
+    if n > 1:
+        try:
+            console.print(f"ebbtide web on [bold]{public_base_url(s)}[/] with {n} processes (Ctrl-C stops)")
+            serve_processes(sock, n, config_path=config_path(), host=web.host, port=web.port, parts=parts)
+        finally:
+            sock.close()
+        return
     services = open_services(s)
     try:
         app = create_app(services, parts=chosen)
@@ -40,6 +53,33 @@ def serve(
     finally:
         services.close()
         sock.close()
+
+
+def nginx_conf_cmd(
+    listen: Annotated[str, typer.Option(help="what nginx listens on, e.g. 80 or 0.0.0.0:8080")] = "8080",
+    upstream: Annotated[
+        str | None, typer.Option(help="the app's address (default: web.host:web.port)")
+    ] = None,
+) -> None:
+    """Print an nginx server block that fronts `ebbtide serve` and sends local-store files itself.
+
+    Set web.accel_redirect to the internal prefix it uses (/_ebbtide_files/) so the app hands
+    authorised file requests to nginx (X-Accel-Redirect) instead of streaming them.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    from ebbtide.web.nginx import nginx_conf
+
+    s = settings()
+    url = urlsplit(s.store.url)
+    if url.scheme != "file":
+        raise EbbtideError(
+            f"store.url {s.store.url!r} is not a local file store",
+            hint="the nginx hand-off serves file:// stores; put a CDN in front of S3 instead",
+        )
+    prefix = s.web.accel_redirect or "/_ebbtide_files/"
+    up = upstream or f"{s.web.host}:{s.web.port}"
+    print(nginx_conf(Path(unquote(url.path)), up, listen=listen, internal_prefix=prefix), end="")
 
 
 def _catalog() -> Catalog:
@@ -105,4 +145,5 @@ def users_list() -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("nginx-conf")(nginx_conf_cmd)
     app.add_typer(users_app, name="users")

@@ -53,6 +53,12 @@ class StoreConfig(Section):
     region: str | None = None
     secret: str | None = Field(None, description="HMAC secret for the file store's signed URLs")
     signed_url_ttl: Duration = 3600.0
+    sign_window: Duration = Field(
+        3600.0,
+        ge=0,
+        description="signed GET URLs expire on multiples of this, so one window hands everyone the same "
+        "(cacheable) URL; 0 signs each URL for exactly signed_url_ttl",
+    )
     multipart_threshold: Size = 64 * 1024 * 1024
     multipart_chunk: Size = 16 * 1024 * 1024
 
@@ -200,6 +206,15 @@ class WebConfig(Section):
     session_secret: str | None = None
     oidc: OidcConfig | None = None
     max_upload: Size = 8 * 1024**3
+    workers: int | None = Field(
+        None, ge=1, le=64, description="processes for `ebbtide serve` (default: one per core, at most 8)"
+    )
+    accel_redirect: str | None = Field(
+        None,
+        pattern=r"^/[A-Za-z0-9_/-]*/$",
+        description="hand local-store files to a fronting nginx via X-Accel-Redirect under this internal "
+        "location, e.g. /_ebbtide_files/ (see `ebbtide nginx-conf`)",
+    )
 
 
 class AwsConfig(Section):

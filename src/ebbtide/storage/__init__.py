@@ -75,7 +75,9 @@ def _open_file(cfg: StoreConfig, host: str, path: str, url_base: str | None, clo
         raise ConfigError(
             "store.secret is required for a file:// store", hint="the file store signs its URLs"
         )
-    return FileStore(Path(unquote(path)), cfg.secret, url_base=url_base, clock=clock)
+    return FileStore(
+        Path(unquote(path)), cfg.secret, url_base=url_base, clock=clock, sign_window=cfg.sign_window
+    )
 
 
 def _open_s3(cfg: StoreConfig, bucket: str, path: str) -> S3Store:

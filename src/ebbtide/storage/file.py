@@ -38,7 +38,14 @@ MAX_PARTS = 10_000
 
 
 class FileStore:
-    def __init__(self, root: Path, secret: str, url_base: str | None = None, clock: Clock = SYSTEM_CLOCK):
+    def __init__(
+        self,
+        root: Path,
+        secret: str,
+        url_base: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        sign_window: float = 0.0,
+    ):
         if not secret:
             raise ConfigError("store.secret is empty", hint="the file store signs its URLs; set store.secret")
         self.root = Path(root).expanduser().resolve()
@@ -46,6 +53,7 @@ class FileStore:
         self.secret = secret
         self.url_base = url_base.rstrip("/") if url_base else None
         self.clock = clock
+        self.sign_window = sign_window
 
     # -- keys and paths --------------------------------------------------------------------------
 
@@ -199,7 +207,9 @@ class FileStore:
                 "the file store has no URL base for signed URLs",
                 hint="set web.public_url (or web.host/web.port) so links point at the web app",
             )
-        expires_at = signing.expiry(self.clock.now(), expires_in)
+        # GET URLs are aligned to the window so caches see one URL per object; PUTs stay exact.
+        window = self.sign_window if method == "GET" else 0.0
+        expires_at = signing.expiry(self.clock.now(), expires_in, window)
         return signing.signed_url(self.url_base, self.secret, method, key, expires_at, extra)
 
     def signed_get_url(self, key: str, expires_in: float, filename: str | None = None) -> str:

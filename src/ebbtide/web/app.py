@@ -7,15 +7,16 @@ gallery tier behind a path-routing load balancer (seed 004's ALB rules).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ebbtide.errors import ConfigError
 from ebbtide.services import Services
 from ebbtide.web import auth, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web.headers import DefaultHeaders
 from ebbtide.web.history import History
 from ebbtide.web.oidc import OidcVerifier
 from ebbtide.web.pages import HERE
@@ -58,14 +59,7 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     app.state.oidc = OidcVerifier(oidc) if oidc else None
     errors.install(app)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        # Signed URLs must not leak through Referer; pages must not be framed or sniffed.
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    app.add_middleware(DefaultHeaders)
 
     app.include_router(health.router)
     app.include_router(auth.api_router)

@@ -7,6 +7,7 @@ instead of a log line from a server thread while the rest of `up` carries on wit
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import threading
 from typing import Any
@@ -51,3 +52,50 @@ def serve_in_thread(app: Any, sock: socket.socket) -> Any:
     server = make_server(app, sock)
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="web", daemon=True).start()
     return server
+
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def worker_count(asked: int | None, cores: int | None = None) -> int:
+    """Server processes: as asked, else one per core (at most 8: the app is I/O bound past that)."""
+    if asked:
+        return asked
+    return max(1, min(MAX_DEFAULT_WORKERS, cores if cores is not None else (os.cpu_count() or 1)))
+
+
+def serve_processes(
+    sock: socket.socket,
+    workers: int,
+    config_path: str | None,
+    host: str,
+    port: int,
+    parts: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve with `workers` uvicorn processes sharing the already-bound socket (blocking).
+
+    Each process builds the app from the same config through `ebbtide.web.asgi`, so the settings
+    reach it through the environment: the config path, and host/port as env overrides.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from ebbtide.web.asgi import PARTS_ENV
+
+    env = {"EBBTIDE_WEB__HOST": host, "EBBTIDE_WEB__PORT": str(port)}
+    if config_path:
+        env["EBBTIDE_CONFIG"] = str(config_path)
+    if parts:
+        env[PARTS_ENV] = parts
+    os.environ.update(env)
+    config = uvicorn.Config(
+        "ebbtide.web.asgi:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+    Multiprocess(config, sockets=[sock]).run()

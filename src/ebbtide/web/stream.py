@@ -27,7 +27,10 @@ router = APIRouter(prefix="/api/stream", tags=["stream"])
 
 MediaId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 PLAYLIST = CONTENT_TYPES[".m3u8"]
-_HEADERS = {"Cache-Control": "private, max-age=30"}
+_PRIVATE = {"Cache-Control": "private, max-age=30"}
+# A variant reached by its own signature is the same bytes for everyone holding that URL (segment
+# URLs inside are signed for aligned windows), so a shared cache may keep it briefly.
+_SIGNED = {"Cache-Control": "public, max-age=60"}
 
 
 def _subject(media_id: str, rel: str) -> str:
@@ -36,7 +39,8 @@ def _subject(media_id: str, rel: str) -> str:
 
 def playlist_url(services: Services, media_id: str, rel: str) -> str:
     secret = services.settings.web.session_secret or ""
-    expires = signing.expiry(services.clock.now(), services.settings.store.signed_url_ttl)
+    store = services.settings.store
+    expires = signing.expiry(services.clock.now(), store.signed_url_ttl, store.sign_window)
     sig = signing.sign(secret, "GET", _subject(media_id, rel), expires)
     return f"/api/stream/videos/{media_id}/hls/{quote(rel, safe='/')}?" + urlencode(
         {"expires": expires, "sig": sig}
@@ -59,7 +63,7 @@ def _media(services: Services, user: OptionalUser, media_id: str, rel: str, requ
     return media
 
 
-def _render(services: Services, media: Media, rel: str) -> Response:
+def _render(services: Services, media: Media, rel: str, signed: bool = False) -> Response:
     key = published_key(media, rel)
     text = services.store.get_bytes(key).decode("utf-8", "replace")
 
@@ -68,7 +72,8 @@ def _render(services: Services, media: Media, rel: str) -> Response:
             return playlist_url(services, media.id, target)
         return signed_get(services, published_key(media, target))
 
-    return Response(rewrite(text, rel, resolve), media_type=PLAYLIST, headers=_HEADERS)
+    headers = _SIGNED if signed else _PRIVATE
+    return Response(rewrite(text, rel, resolve), media_type=PLAYLIST, headers=headers)
 
 
 @router.get(
@@ -95,7 +100,7 @@ def variant(
     if not rel.endswith(".m3u8") or rel.startswith("..") or rel.startswith("/"):
         raise NotFound(f"no playlist {rel!r}", hint="follow the URLs in master.m3u8")
     media = _media(services, user, media_id, rel, request)
-    return _render(services, media, rel)
+    return _render(services, media, rel, signed=user is None)
 
 
 @router.get("/videos/{media_id}/thumbnail", status_code=307, response_class=RedirectResponse)
