@@ -17,11 +17,13 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/ebbtide up
 
-# Debian's chromium for the browser tests (Playwright drives it via executable_path).
+# Debian's chromium for the browser tests (Playwright drives it via executable_path), nginx for
+# the X-Accel-Redirect hand-off tests, wrk for bench/serve_bench.py.
+SYSTEM_PKGS := chromium chromium-driver nginx-light wrk
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
-	  || { echo "error: chromium is missing and could not be installed; hint: apt-get install chromium"; exit 1; }; }
+	@{ command -v chromium && test -x /usr/sbin/nginx && command -v wrk; } >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PKGS)) \
+	  || { echo "error: $(SYSTEM_PKGS) are missing and could not be installed; hint: apt-get install $(SYSTEM_PKGS)"; exit 1; }; }
 
 services:
 	@bash .ci/services

@@ -101,7 +101,8 @@ class LiveServer:
         cfg: dict[str, Any] = {
             "data_dir": str(self.data_dir),
             "queue": {"wait": 0.5, "backoff_base": 0.1},
-            "web": {"host": "127.0.0.1", "port": self.port},
+            # one process unless a test asks for more: memory tests measure that process
+            "web": {"host": "127.0.0.1", "port": self.port, "workers": 1},
             "fleet": {"interval": 1},
         }
         cfg.update(extra or {})

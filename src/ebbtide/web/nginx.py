@@ -18,6 +18,7 @@ def nginx_conf(
     internal_prefix: str = "/_ebbtide_files/",
     standalone: bool = False,
     pid_dir: Path | None = None,
+    user: str | None = None,
 ) -> str:
     """A `server {}` block (or a whole nginx.conf with `standalone`) for ebbtide behind nginx."""
     root = str(Path(store_root).resolve()).rstrip("/") + "/"
@@ -58,7 +59,8 @@ server {{
     if not standalone:
         return server.lstrip("\n")
     state = Path(pid_dir or "/tmp").resolve()
-    return f"""worker_processes 1;
+    user_line = f"user {user};\n" if user else ""
+    return f"""{user_line}worker_processes 1;
 pid {state}/nginx.pid;
 error_log {state}/error.log warn;
 daemon off;
