@@ -185,9 +185,8 @@ def main() -> None:
             for h in (360, 720):
                 variant = m3u8.loads(httpx.get(base + by_height[h]).text)
                 seg_urls[h] = max(variant.segments, key=lambda s: s.duration).uri
-            sizes = {
-                h: (store / u.split("?")[0].removeprefix("/files/")).stat().st_size for h, u in seg_urls.items()
-            }
+            key_of = {h: u.split("?")[0].removeprefix("/files/") for h, u in seg_urls.items()}
+            sizes = {h: (store / k).stat().st_size for h, k in key_of.items()}
             console.print(f"segments: 360p {sizes[360] / 1024:.0f} KiB, 720p {sizes[720] / 1024:.0f} KiB")
 
             state = tmp / "nginx"
