@@ -20,7 +20,15 @@ import psycopg
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.outage import Outage
-from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.queue.base import (
+    BadMessage,
+    DeadLetter,
+    Delivery,
+    QueueStats,
+    decode_body,
+    encode_body,
+    job_ids_of,
+)
 from ebbtide.queue.polling import long_poll
 from ebbtide.queue.sqlite import DEDUP_WINDOW, exhausted_reason
 
@@ -263,6 +271,12 @@ class PostgresQueue:
         assert row is not None
         visible, in_flight, delayed, oldest, dead = row
         return QueueStats.from_counts(visible, in_flight, delayed, dead, oldest, now)
+
+    def live_job_ids(self) -> set[str]:
+        with self._tx() as db:
+            sql = "SELECT body FROM ebbtide_queue_messages WHERE queue=%s"
+            rows = db.execute(sql, (self.name,)).fetchall()
+        return job_ids_of([r[0] for r in rows])
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._tx() as db:

@@ -27,7 +27,15 @@ import redis as redis_lib
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import BackendUnavailable
 from ebbtide.outage import Outage
-from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.queue.base import (
+    BadMessage,
+    DeadLetter,
+    Delivery,
+    QueueStats,
+    decode_body,
+    encode_body,
+    job_ids_of,
+)
 from ebbtide.queue.polling import long_poll
 from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MAX
 
@@ -286,6 +294,14 @@ class RedisQueue:
             dead=int(dead),
             oldest_age=max(0.0, now - min(times)) if times else None,
         )
+
+    @_guarded
+    def live_job_ids(self) -> set[str]:
+        ids = {_s(m) for key in (self.k_pending, self.k_leased) for m in self.r.zrange(key, 0, -1)}
+        pipe = self.r.pipeline(transaction=False)
+        for mid in ids:
+            pipe.hget(self._msg(mid), "body")
+        return job_ids_of([_s(b) for b in pipe.execute() if b is not None])
 
     @_guarded
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
