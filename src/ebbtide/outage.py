@@ -2,7 +2,7 @@
 
 Backends call `failed(error)` when their driver reports a lost connection and raise what it
 returns (a `BackendUnavailable`); they call `ok()` after a call that worked. While down,
-`may_try()` spaces reconnect attempts (0.5 s doubling to 10 s) so a tight caller loop does not
+`may_try()` spaces reconnect attempts (0.5 s doubling to 5 s) so a tight caller loop does not
 hammer a server that is restarting. The log says "down" once per outage, not once per tick.
 """
 
@@ -19,7 +19,7 @@ from ebbtide.errors import BackendUnavailable
 log = logging.getLogger("ebbtide.outage")
 
 BACKOFF_BASE = 0.5
-BACKOFF_MAX = 10.0
+BACKOFF_MAX = 5.0
 
 
 def reconnect_delay(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
