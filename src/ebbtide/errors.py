@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
+# errno values meaning "no room left to write": a full disk, a user quota, a file-size limit
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
 
 class EbbtideError(Exception):
     """Base error; `hint` is printed on its own line by the CLI."""
@@ -44,4 +49,29 @@ class Transient(EbbtideError):
 
 
 class BackendUnavailable(Transient):
-    """A queue, catalog or store server did not answer; callers reconnect and retry with backoff."""
+    """A queue, catalog or store server did not answer; callers reconnect and retry with backoff.
+
+    Each backend module maps its driver's connection errors to this type (never by message text);
+    `part` names which dependency is down ("queue", "catalog", "store") for /health and the logs.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, part: str = "") -> None:
+        super().__init__(message, hint)
+        self.part = part
+
+
+class StorageFull(EbbtideError):
+    """The disk (or quota) ran out while writing; nothing half-written is kept."""
+
+
+def disk_full(error: BaseException) -> StorageFull | None:
+    """The StorageFull a person should read for an OSError that means "out of space", else None."""
+    if isinstance(error, StorageFull):
+        return error
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        where = f" writing {error.filename}" if error.filename else ""
+        return StorageFull(
+            f"no space left{where} ({error.strerror or 'disk full'})",
+            hint="free disk space (or raise the quota) and try again; nothing half-written was kept",
+        )
+    return None

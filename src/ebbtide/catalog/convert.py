@@ -76,6 +76,7 @@ def job(r: JobRow) -> Job:
         error=r.error,
         result=dict(r.result or {}),
         work_seconds=r.work_seconds,
+        attempt_id=r.attempt_id,
     )
 
 

@@ -69,6 +69,7 @@ class Job:
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     work_seconds: float | None = None  # media seconds, for the fleet's estimates
+    attempt_id: str | None = None  # the attempt that owns the job now (the ledger's view)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Executable, select, update
+from sqlalchemy.exc import InterfaceError as SaInterfaceError
+from sqlalchemy.exc import OperationalError as SaOperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ebbtide.catalog.engine import READ_ONLY
@@ -36,6 +38,7 @@ from ebbtide.catalog.states import (
 )
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import EbbtideError, NotFound
+from ebbtide.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WORKER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 USER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 TERMINAL = [s.value for s in TERMINAL_JOB_STATES]
+# a PostgreSQL server that went away (the pool pre-pings and reconnects on the next checkout).
+# SQLite's OperationalErrors are about the file (locks, schema), not a server: not mapped.
+_SERVER_DOWN = (SaOperationalError, SaInterfaceError)
 # what an attempt's row says for each outcome a worker reports
 ATTEMPT_OUTCOME = {
     JobState.SUCCEEDED: "succeeded",
@@ -93,15 +99,23 @@ class SqlCore:
         self.clock = clock
         self._writer = sessionmaker(engine, expire_on_commit=False)
         self._reader = sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        url = engine.url
+        self._server_down: tuple[type[BaseException], ...] = (
+            () if engine.dialect.name == "sqlite" else _SERVER_DOWN
+        )
+        self.outage = Outage(
+            "catalog", f"{engine.dialect.name} {url.host or ''}:{url.port or ''}/{url.database or ''}",
+            hint="check catalog.url and that the database server is running",
+        )
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with self._writer.begin() as s:
+        with self.outage.guard(self._server_down), self._writer.begin() as s:
             yield s
 
     @contextmanager
     def _ro(self) -> Iterator[Session]:
-        with self._reader() as s:
+        with self.outage.guard(self._server_down), self._reader() as s:
             yield s
 
     def close(self) -> None:

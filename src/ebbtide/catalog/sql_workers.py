@@ -6,11 +6,14 @@ import logging
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ebbtide.catalog import convert
 from ebbtide.catalog.cost import life_cost
 from ebbtide.catalog.models import (
+    AttemptRow,
     FleetDecisionRow,
+    JobRow,
     WorkerRow,
 )
 from ebbtide.catalog.records import (
@@ -26,6 +29,8 @@ from ebbtide.catalog.sql_core import (
     rowcount,
 )
 from ebbtide.catalog.states import (
+    JobState,
+    MediaState,
     WorkerState,
     check_worker,
 )
@@ -131,13 +136,61 @@ class WorkersPart(SqlCore):
 
     def mark_worker_gone(self, worker_id: str) -> None:
         with self._tx() as s:
-            row = s.scalar(select(WorkerRow).where(WorkerRow.id == worker_id).with_for_update())
-            if row is None:
-                raise not_found("worker", worker_id)
-            if row.state == WorkerState.GONE.value:
-                return
-            check_worker(WorkerState(row.state), WorkerState.GONE)
-            row.state, row.stopped_at, row.job_id = WorkerState.GONE.value, self.clock.now(), None
+            self._gone(s, worker_id, self.clock.now())
+
+    def _gone(self, s: Session, worker_id: str, now: float, silent_since: float | None = None) -> bool:
+        """Worker → gone, closing its unfinished attempts as lost first (job → queued when that
+        attempt still owned it, so the job is picked up again). With `silent_since`, only if the
+        worker has still not been seen since then. Lock order: job, attempt, media, then worker."""
+        open_attempts = s.scalars(
+            select(AttemptRow).where(AttemptRow.worker_id == worker_id, AttemptRow.outcome.is_(None))
+        ).all()
+        row = s.get(WorkerRow, worker_id)
+        if row is None:
+            raise not_found("worker", worker_id)
+        heard = row.state == WorkerState.GONE.value or row.last_seen >= (silent_since or 0.0)
+        if silent_since is not None and heard:
+            return False
+        for att in open_attempts:
+            job = s.scalar(select(JobRow).where(JobRow.id == att.job_id).with_for_update())
+            s.refresh(att, with_for_update=True)
+            if att.outcome is not None:
+                continue
+            att.outcome, att.finished_at = "lost", now
+            att.error = f"worker {worker_id} stopped without finishing the attempt"
+            if job is not None and job.attempt_id == att.id and job.state == JobState.RUNNING.value:
+                job.state, job.error, job.updated_at = JobState.QUEUED.value, att.error, now
+                job.progress, job.speed, job.eta = 0.0, None, None
+                media = self._locked_media(s, job.media_id)
+                if media is not None:
+                    self._move_media(media, MediaState.QUEUED)
+            log.warning("attempt lost", extra={"job_id": att.job_id, "attempt_id": att.id})
+        row = s.scalar(select(WorkerRow).where(WorkerRow.id == worker_id).with_for_update())
+        assert row is not None
+        if row.state == WorkerState.GONE.value:
+            return False
+        check_worker(WorkerState(row.state), WorkerState.GONE)
+        row.state, row.stopped_at, row.job_id = WorkerState.GONE.value, now, None
+        return True
+
+    def reap_silent_workers(self, older_than: float) -> list[str]:
+        now = self.clock.now()
+        cutoff = now - older_than
+        with self._ro() as s:
+            silent = list(
+                s.scalars(
+                    select(WorkerRow.id).where(
+                        WorkerRow.state != WorkerState.GONE.value, WorkerRow.last_seen < cutoff
+                    )
+                )
+            )
+        reaped = []
+        for wid in silent:
+            with self._tx() as s:
+                if self._gone(s, wid, now, silent_since=cutoff):
+                    reaped.append(wid)
+                    log.warning("worker silent; marked gone", extra={"worker_id": wid, "after": older_than})
+        return reaped
 
     def register_worker(
         self, worker_id: str, pool: str, provider_id: str | None, price_per_hour: float

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ebbtide.cli import context
 from ebbtide.cli.context import console, err_console, settings
-from ebbtide.errors import EbbtideError
+from ebbtide.errors import BackendUnavailable, EbbtideError
 
 if TYPE_CHECKING:
     from ebbtide.catalog.base import Catalog
@@ -92,11 +92,19 @@ def _loop(controller: Controller, run_for: float | None) -> None:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     end = time.monotonic() + run_for if run_for is not None else None
     console.print(f"controller ticking every {controller.interval:g}s — Ctrl-C to stop")
+    down: set[str] = set()  # parts reported down: one line per outage, not one per tick
     try:
         while not stop.is_set() and (end is None or time.monotonic() < end):
             try:
                 controller.tick()
                 _print_outcomes(controller)
+                if down:
+                    console.print(f"[green]{', '.join(sorted(down))} back[/]; ticking again")
+                    down.clear()
+            except BackendUnavailable as e:
+                if e.part not in down:
+                    down.add(e.part)
+                    err_console.print(f"[yellow]{e.part or 'a backend'} down:[/] {e.message}; retrying")
             except EbbtideError as e:
                 hint = f" [dim]({e.hint})[/]" if e.hint else ""
                 err_console.print(f"[red]tick failed:[/] {e.message}{hint}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ebbtide.cli.context import err_console, set_config_path
-from ebbtide.errors import EbbtideError
+from ebbtide.errors import EbbtideError, disk_full
 
 app = typer.Typer(
     name="ebbtide",
@@ -45,14 +45,23 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _fail(e: EbbtideError) -> None:
+    err_console.print(f"[bold red]error:[/] {e.message}")
+    if e.hint:
+        err_console.print(f"[dim]hint: {e.hint}[/]")
+    sys.exit(2)
+
+
 def main() -> None:
     try:
         app()
     except EbbtideError as e:
-        err_console.print(f"[bold red]error:[/] {e.message}")
-        if e.hint:
-            err_console.print(f"[dim]hint: {e.hint}[/]")
-        sys.exit(2)
+        _fail(e)
+    except OSError as e:
+        full = disk_full(e)  # out of space: one line, not a traceback
+        if full is None:
+            raise
+        _fail(full)
 
 
 if __name__ == "__main__":

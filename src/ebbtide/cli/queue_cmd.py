@@ -84,11 +84,19 @@ def register(app: typer.Typer) -> None:
     def redrive(
         ids: Annotated[list[str] | None, typer.Argument(help="message ids; none = every dead letter")] = None,
     ) -> None:
-        """Send dead letters back to the queue with a fresh receive count."""
-        with _queue() as q:
-            moved = q.redrive(ids or None)
+        """Send dead letters back to the queue with a fresh receive count; their jobs (and media)
+        go back to queued so a worker runs them again."""
+        from ebbtide.catalog import open_catalog
+        from ebbtide.reconcile import redrive as redrive_jobs
+
+        catalog = open_catalog(settings().catalog.url)
+        try:
+            with _queue() as q:
+                moved, requeued = redrive_jobs(q, catalog, ids or None)
+        finally:
+            catalog.close()
         wanted = f" of {len(ids)}" if ids else ""
-        console.print(f"redrove {moved}{wanted} dead letter(s)")
+        console.print(f"redrove {moved}{wanted} dead letter(s); {requeued} job(s) queued again")
         if ids and moved < len(ids):
             console.print("[yellow]some ids were not in the dead letters; see `ebbtide dlq list`[/]")
 

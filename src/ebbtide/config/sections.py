@@ -41,6 +41,9 @@ class QueueConfig(Section):
     backoff_max: Duration = 600.0
     endpoint_url: str | None = None  # SQS-compatible endpoint (moto, localstack)
     region: str | None = None
+    resend_after: Duration = Field(
+        20.0, gt=0, description="re-send a job queued in the catalog this long without a live message"
+    )
 
 
 class CatalogConfig(Section):
@@ -92,6 +95,15 @@ class WorkerConfig(Section):
     lease: Duration = 120.0
     grace: Duration = Field(30.0, description="how long a stopping worker may finish its job")
     idle_exit: Duration | None = None
+    orphan_idle_exit: Duration = Field(
+        300.0, description="idle exit for a local worker whose launcher (`ebbtide up`) died"
+    )
+    silent_timeout: Duration = Field(
+        300.0, gt=0, description="a worker not heard from this long is marked gone, its attempt lost"
+    )
+    outage_budget: Duration = Field(
+        600.0, description="how long a worker retries an unreachable queue or catalog before exiting"
+    )
     temp_dir: str | None = None
     imds_url: str = "http://169.254.169.254"
     spot_poll: Duration = 5.0

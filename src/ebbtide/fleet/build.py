@@ -23,7 +23,11 @@ def build_controller(
         fleet.pools,
         chosen,
         policy_for(fleet.policy),
-        CatalogQueueSource(services.queue, services.catalog, services.clock),
+        CatalogQueueSource(
+            services.queue, services.catalog, services.clock,
+            resend_after=services.settings.queue.resend_after,
+            silent_timeout=services.settings.worker.silent_timeout,
+        ),
         state,
         state,
         services.clock,

@@ -4,39 +4,66 @@ from __future__ import annotations
 
 import logging
 import statistics
+from dataclasses import replace
 
 from ebbtide.catalog.base import Catalog
 from ebbtide.catalog.records import WorkerRecord
 from ebbtide.catalog.states import JobState
 from ebbtide.clock import Clock
+from ebbtide.errors import BackendUnavailable
 from ebbtide.fleet.model import QueueView, WorkerView
 from ebbtide.queue.base import Queue
-from ebbtide.reconcile import reconcile_dead_letters
+from ebbtide.reconcile import reap_silent, reconcile_dead_letters, resend_stranded
 
 log = logging.getLogger(__name__)
 
 ARRIVAL_WINDOW = 900.0  # seconds of job creations the arrival rate is taken over
 RECONCILE_EVERY = 60.0  # seconds between sweeps of dead letters the catalog has not seen
+RESEND_EVERY = 5.0  # seconds between sweeps for queued jobs without a message, and silent workers
 
 
 class CatalogQueueSource:
     """Queue depth from the queue; media seconds and arrivals from the catalog's job rows."""
 
-    def __init__(self, queue: Queue, catalog: Catalog, clock: Clock, window: float = ARRIVAL_WINDOW) -> None:
+    def __init__(
+        self, queue: Queue, catalog: Catalog, clock: Clock, window: float = ARRIVAL_WINDOW,
+        resend_after: float = 20.0, silent_timeout: float = 300.0,
+    ) -> None:
         self.queue, self.catalog, self.clock, self.window = queue, catalog, clock, window
+        self.resend_after, self.silent_timeout = resend_after, silent_timeout
         self._reconciled_at: float | None = None
+        self._resent_at: float | None = None
 
-    def observe_queue(self) -> QueueView:
-        now = self.clock.now()
+    def _sweep(self, now: float) -> None:
+        if self._resent_at is None or now - self._resent_at >= RESEND_EVERY:
+            self._resent_at = now
+            try:
+                reap_silent(self.catalog, self.silent_timeout)  # their jobs go back to queued
+                resend_stranded(self.queue, self.catalog, self.resend_after, now)
+            except BackendUnavailable:
+                pass  # logged once by the backend; the observation below reports it
+            except Exception:
+                log.exception("re-send reconcile failed")
         if self._reconciled_at is None or now - self._reconciled_at >= RECONCILE_EVERY:
             # a job the queue dead-lettered on its own would otherwise count as running forever
             self._reconciled_at = now
             try:
                 reconcile_dead_letters(self.queue, self.catalog)
+            except BackendUnavailable:
+                self._reconciled_at = None  # again as soon as it is back
             except Exception:
                 log.exception("dead-letter reconcile failed")
+
+    def observe_queue(self) -> QueueView:
+        now = self.clock.now()
+        self._sweep(now)
         stats = self.queue.stats()
         queued = self.catalog.list_jobs(state=JobState.QUEUED)
+        # jobs queued in the catalog that the queue does not show (a message lost, or not re-sent
+        # yet) are waiting all the same: the fleet must not sit at zero while they wait
+        visible = max(stats.visible, len(queued) - stats.delayed - stats.in_flight)
+        if visible != stats.visible:
+            stats = replace(stats, visible=visible)
         running = self.catalog.list_jobs(state=JobState.RUNNING)
         known_q = [j.work_seconds for j in queued if j.work_seconds]
         known_r = [j.work_seconds * (1 - j.progress) for j in running if j.work_seconds]

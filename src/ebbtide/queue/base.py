@@ -133,6 +133,28 @@ class Queue(Protocol):
     def close(self) -> None: ...
 
 
+def job_ids_of(raw_bodies: Sequence[str]) -> set[str]:
+    """The job ids named by message bodies (malformed ones name none)."""
+    out = set()
+    for raw in raw_bodies:
+        try:
+            out.add(str(decode_body(raw)["job_id"]))
+        except BadMessage:
+            continue
+    return out
+
+
+@runtime_checkable
+class JobIndex(Protocol):
+    """A queue that can list which jobs have a live message (visible, delayed or leased).
+
+    The catalog reconciler uses it to find jobs `queued` in the catalog whose message is gone.
+    SQS cannot list its messages and does not implement it (the reconciler falls back to depth).
+    """
+
+    def live_job_ids(self) -> set[str]: ...
+
+
 @runtime_checkable
 class DepthSource(Protocol):
     """Read-only depth of a queue the fleet watches but does not consume (every Queue is one too)."""

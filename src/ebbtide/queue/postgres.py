@@ -12,18 +12,29 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import urlparse
 
 import psycopg
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
-from ebbtide.errors import EbbtideError
-from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.outage import Outage
+from ebbtide.queue.base import (
+    BadMessage,
+    DeadLetter,
+    Delivery,
+    QueueStats,
+    decode_body,
+    encode_body,
+    job_ids_of,
+)
 from ebbtide.queue.polling import long_poll
 from ebbtide.queue.sqlite import DEDUP_WINDOW, exhausted_reason
 
+CONNECT_TIMEOUT = 5
+# the driver's "server gone / connection closed" errors (AdminShutdown and friends subclass these)
+_DRIVER_DOWN = (psycopg.OperationalError, psycopg.InterfaceError)
 POLL_MAX_PG = 0.25  # sends NOTIFY; polling only finds expired leases and delays that ran out
 
 _SCHEMA = [
@@ -63,25 +74,50 @@ class PostgresQueue:
         self.clock = clock
         self.channel = "ebbtide_q_" + hashlib.sha1(name.encode()).hexdigest()[:16]
         self._lock = threading.RLock()
-        try:
-            self._db = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as e:
-            where = urlparse(self.url)
-            raise EbbtideError(  # the URL may hold a password: name only host and database
-                f"cannot reach the PostgreSQL queue at {where.hostname}:{where.port or 5432}{where.path}:"
-                f" {e}",
-                hint="check queue.url and that PostgreSQL is running",
-            ) from None
+        where = urlparse(self.url)  # the URL may hold a password: name only host and database
+        self.outage = Outage(
+            "queue", f"postgresql {where.hostname}:{where.port or 5432}{where.path}",
+            hint="check queue.url and that PostgreSQL is running",
+        )
+        self._db: psycopg.Connection[Any] | None = None
         self._listener: psycopg.Connection[Any] | None = None
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(727274)")  # concurrent first opens: one creates
             for statement in _SCHEMA:
                 db.execute(statement)
 
+    # -- connections: opened lazily, dropped on a driver connection error, reopened with backoff ---
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if not self.outage.may_try():
+            raise self.outage.unavailable()
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn the driver's connection errors into BackendUnavailable and drop both connections,
+        so the next call reconnects (the listener too: its LISTEN died with the server)."""
+        try:
+            yield
+        except _DRIVER_DOWN as e:
+            self._drop()
+            raise self.outage.failed(e) from e
+        self.outage.ok()
+
+    def _drop(self) -> None:
+        for conn in (self._db, self._listener):
+            if conn is not None:
+                with suppress(Exception):
+                    conn.close()
+        self._db = self._listener = None
+
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._lock, self._db.transaction():
-            yield self._db
+        with self._lock, self._guard():
+            if self._db is None or self._db.closed:
+                self._db = self._connect()
+            with self._db.transaction():
+                yield self._db
 
     def _notify(self, db: psycopg.Connection[Any]) -> None:
         db.execute("SELECT pg_notify(%s, '')", (self.channel,))
@@ -121,14 +157,18 @@ class PostgresQueue:
         return long_poll(lambda: self._take(lease, max_messages), self._wait, wait, self.clock, POLL_MAX_PG)
 
     def _listen(self) -> psycopg.Connection[Any]:
-        if self._listener is None:
-            self._listener = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            self._listener.execute(f'LISTEN "{self.channel}"')
-        return self._listener
+        with self._guard():
+            if self._listener is None or self._listener.closed:
+                listener = self._connect()
+                listener.execute(f'LISTEN "{self.channel}"')
+                self._listener = listener
+            return self._listener
 
     def _wait(self, seconds: float) -> None:
-        for _ in self._listen().notifies(timeout=seconds, stop_after=1):
-            pass
+        listener = self._listen()
+        with self._guard():
+            for _ in listener.notifies(timeout=seconds, stop_after=1):
+                pass
 
     def _take(self, lease: float, max_messages: int) -> list[Delivery]:
         out: list[Delivery] = []
@@ -217,8 +257,8 @@ class PostgresQueue:
 
     def stats(self) -> QueueStats:
         now = self.clock.now()
-        with self._lock:
-            row = self._db.execute(
+        with self._tx() as db:
+            row = db.execute(
                 "SELECT"
                 " COUNT(*) FILTER (WHERE visible_at<=%(now)s),"
                 " COUNT(*) FILTER (WHERE visible_at>%(now)s AND receipt IS NOT NULL),"
@@ -232,9 +272,15 @@ class PostgresQueue:
         visible, in_flight, delayed, oldest, dead = row
         return QueueStats.from_counts(visible, in_flight, delayed, dead, oldest, now)
 
+    def live_job_ids(self) -> set[str]:
+        with self._tx() as db:
+            sql = "SELECT body FROM ebbtide_queue_messages WHERE queue=%s"
+            rows = db.execute(sql, (self.name,)).fetchall()
+        return job_ids_of([r[0] for r in rows])
+
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._tx() as db:
+            rows = db.execute(
                 "SELECT id, body, reason, receive_count, dead_at FROM ebbtide_queue_dead"
                 " WHERE queue=%s ORDER BY dead_at, id LIMIT %s",
                 (self.name, limit),
@@ -264,9 +310,7 @@ class PostgresQueue:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
-            if self._listener is not None:
-                self._listener.close()
+            self._drop()
 
     def __repr__(self) -> str:
         return f"PostgresQueue(name={self.name!r})"

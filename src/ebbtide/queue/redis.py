@@ -16,18 +16,44 @@ messages were released with different delays.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import redis as redis_lib
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
-from ebbtide.errors import EbbtideError
-from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.errors import BackendUnavailable
+from ebbtide.outage import Outage
+from ebbtide.queue.base import (
+    BadMessage,
+    DeadLetter,
+    Delivery,
+    QueueStats,
+    decode_body,
+    encode_body,
+    job_ids_of,
+)
 from ebbtide.queue.polling import long_poll
 from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MAX
+
+# the driver's "server gone" errors (BusyLoadingError, while Redis reloads its AOF, is one)
+_DRIVER_DOWN = (redis_lib.ConnectionError, redis_lib.TimeoutError)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(fn: _F) -> _F:
+    """A public call: connection errors become BackendUnavailable; redis-py reconnects next call."""
+
+    @functools.wraps(fn)
+    def wrapper(self: RedisQueue, *args: Any, **kwargs: Any) -> Any:
+        with self.outage.guard(_DRIVER_DOWN):
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 WAKE_TOKENS = 64  # the wake list never grows past this
 
@@ -135,13 +161,17 @@ class RedisQueue:
         self.max_receives = max_receives
         self.clock = clock
         self.r = redis_lib.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        where = urlparse(url)
+        self.outage = Outage(
+            "queue", f"redis {where.hostname}:{where.port or 6379}",
+            hint="check queue.url and that Redis is running",
+        )
         try:
             self.r.ping()
         except redis_lib.RedisError as e:
-            where = urlparse(url)
-            raise EbbtideError(
+            raise BackendUnavailable(
                 f"cannot reach the Redis queue at {where.hostname}:{where.port or 6379}: {e}",
-                hint="check queue.url and that Redis is running",
+                hint="check queue.url and that Redis is running", part="queue",
             ) from None
         self.prefix = f"ebbtide:{name}:"
         self.k_pending, self.k_leased = self.prefix + "pending", self.prefix + "leased"
@@ -158,6 +188,7 @@ class RedisQueue:
 
     # -- producer -------------------------------------------------------------------------------
 
+    @_guarded
     def send(self, body: Mapping[str, Any] | str, delay: float = 0, dedup_id: str | None = None) -> str:
         message_id = uuid.uuid4().hex
         if dedup_id is not None:
@@ -181,6 +212,7 @@ class RedisQueue:
 
     # -- consumer -------------------------------------------------------------------------------
 
+    @_guarded
     def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
         # sends wake us through the wake list; polling only finds expiries, so back off further
         return long_poll(lambda: self._take(lease, max_messages), self._pause, wait, self.clock, POLL_MAX * 4)
@@ -215,14 +247,17 @@ class RedisQueue:
     def _held(self, delivery: Delivery) -> tuple[list[str], list[str]]:
         return [self._msg(delivery.message_id), self.k_leased], [delivery.message_id, delivery.receipt]
 
+    @_guarded
     def extend(self, delivery: Delivery, lease: float) -> bool:
         keys, args = self._held(delivery)
         return bool(self._extend(keys=keys, args=[*args, repr(self.clock.now() + lease)]))
 
+    @_guarded
     def ack(self, delivery: Delivery) -> bool:
         keys, args = self._held(delivery)
         return bool(self._ack(keys=keys, args=args))
 
+    @_guarded
     def release(self, delivery: Delivery, delay: float = 0) -> bool:
         keys, args = self._held(delivery)
         visible_at = self.clock.now() + max(0.0, delay)
@@ -231,12 +266,14 @@ class RedisQueue:
             self.r.lpush(self.k_wake, "1")
         return ok
 
+    @_guarded
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         keys, args = self._held(delivery)
         return bool(self._bury(keys=[*keys, self.k_dead], args=[*args, repr(self.clock.now()), reason]))
 
     # -- operators ------------------------------------------------------------------------------
 
+    @_guarded
     def stats(self) -> QueueStats:
         now = self.clock.now()
         pipe = self.r.pipeline(transaction=True)
@@ -258,6 +295,15 @@ class RedisQueue:
             oldest_age=max(0.0, now - min(times)) if times else None,
         )
 
+    @_guarded
+    def live_job_ids(self) -> set[str]:
+        ids = {_s(m) for key in (self.k_pending, self.k_leased) for m in self.r.zrange(key, 0, -1)}
+        pipe = self.r.pipeline(transaction=False)
+        for mid in ids:
+            pipe.hget(self._msg(mid), "body")
+        return job_ids_of([_s(b) for b in pipe.execute() if b is not None])
+
+    @_guarded
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         out = []
         for mid in self.r.zrange(self.k_dead, 0, limit - 1):
@@ -270,6 +316,7 @@ class RedisQueue:
             )
         return out
 
+    @_guarded
     def redrive(self, message_ids: Sequence[str] | None = None) -> int:
         ids = [_s(m) for m in self.r.zrange(self.k_dead, 0, -1)] if message_ids is None else message_ids
         now = repr(self.clock.now())
@@ -280,6 +327,7 @@ class RedisQueue:
             self.r.lpush(self.k_wake, "1")
         return moved
 
+    @_guarded
     def purge(self) -> None:
         keys = list(self.r.scan_iter(match=self.prefix.replace("*", r"\*") + "*", count=500))
         for i in range(0, len(keys), 500):

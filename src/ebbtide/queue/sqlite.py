@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
-from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.queue.base import (
+    BadMessage,
+    DeadLetter,
+    Delivery,
+    QueueStats,
+    decode_body,
+    encode_body,
+    job_ids_of,
+)
 from ebbtide.queue.polling import long_poll
 
 log = logging.getLogger(__name__)
@@ -211,6 +219,11 @@ class SqliteQueue:
             if len(out) >= max_messages or not (malformed or exhausted):
                 return out
         return out
+
+    def live_job_ids(self) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM messages WHERE queue=?", (self.name,)).fetchall()
+        return job_ids_of([r[0] for r in rows])
 
     def _bury_exhausted(self, now: float) -> int:
         """Dead-letter visible messages already received max_receives times (they are never leased)."""

@@ -26,19 +26,24 @@ What SQS cannot do, stated rather than faked:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
-from ebbtide.errors import ConfigError, EbbtideError
+from ebbtide.errors import BackendUnavailable, ConfigError, EbbtideError
+from ebbtide.outage import Outage
 from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
 from ebbtide.queue.sqlite import DEDUP_WINDOW, exhausted_reason
 
@@ -56,6 +61,21 @@ _STALE_CODES = {
 }
 _MISSING_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 _SYSTEM_ATTRS = ["ApproximateReceiveCount", "SentTimestamp"]
+# the endpoint did not answer (refused, timed out, closed mid-reply): declared by type
+_DRIVER_DOWN = (BotoConnectionError, HTTPClientError)
+# the endpoint answered that it is overloaded or broken for now
+_SERVER_CODES = {"ServiceUnavailable", "InternalError", "InternalFailure", "ThrottlingException",
+                 "RequestThrottled", "AWS.SimpleQueueService.ServiceUnavailable"}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(fn: _F) -> _F:
+    @functools.wraps(fn)
+    def wrapper(self: SqsQueue, *args: Any, **kwargs: Any) -> Any:
+        with self._guard():
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _seconds(value: float) -> int:
@@ -87,21 +107,52 @@ class SqsQueue:
             "sqs",
             endpoint_url=endpoint_url,
             region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            # fail over to our own backoff quickly instead of botocore's long retry ladder
+            config=Config(connect_timeout=5, retries={"max_attempts": 2, "mode": "standard"}),
+        )
+        self.outage = Outage(
+            "queue", f"sqs {name}", hint="check the SQS endpoint, queue.region and AWS credentials"
         )
         self._dedup: dict[str, tuple[str, float]] = {}
         self._dedup_lock = threading.Lock()
         try:
-            self.dlq_url = self._ensure(f"{name}-dlq", {})
-            dlq_arn = self.client.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
-            policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
-            self.url = self._ensure(name, {"RedrivePolicy": policy})
+            self._open()
+        except _DRIVER_DOWN as e:
+            raise BackendUnavailable(
+                f"cannot reach SQS for queue {name!r}: {e}",
+                hint="check queue.endpoint_url and the network", part="queue",
+            ) from None
         except (BotoCoreError, ClientError) as e:
             raise EbbtideError(
                 f"cannot open SQS queue {name!r}: {e}",
                 hint="check AWS credentials (env, profile or role), queue.region and queue.endpoint_url",
             ) from None
+
+    def _open(self) -> None:
+        self.dlq_url = self._ensure(f"{self.name}-dlq", {})
+        dlq_arn = self.client.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(self.max_receives)})
+        self.url = self._ensure(self.name, {"RedrivePolicy": policy})
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Endpoint errors → BackendUnavailable. A queue that vanished (an SQS-compatible server
+        restarted empty, or someone deleted it) is created again, and the call reported as failed
+        so the caller retries it; the catalog reconciler re-sends the jobs its messages held."""
+        with self.outage.guard(_DRIVER_DOWN):
+            try:
+                yield
+            except ClientError as e:
+                code = _code(e)
+                if code in _MISSING_CODES:
+                    log.warning("SQS queue vanished; creating it again", extra={"queue": self.name})
+                    self._open()
+                    raise self.outage.failed(e) from e
+                if code in _SERVER_CODES:
+                    raise self.outage.failed(e) from e
+                raise
 
     def _ensure(self, name: str, attributes: dict[str, str]) -> str:
         """Return the queue's URL, creating it with `attributes` if missing (an existing one is kept)."""
@@ -122,6 +173,7 @@ class SqsQueue:
 
     # -- producer -------------------------------------------------------------------------------
 
+    @_guarded
     def send(self, body: Mapping[str, Any] | str, delay: float = 0, dedup_id: str | None = None) -> str:
         if delay > MAX_DELAY:
             raise EbbtideError(
@@ -145,6 +197,7 @@ class SqsQueue:
 
     # -- consumer -------------------------------------------------------------------------------
 
+    @_guarded
     def receive(self, wait: float = 0, lease: float = 120, max_messages: int = 1) -> list[Delivery]:
         deadline = self.clock.monotonic() + wait
         for _ in range(100):  # each empty-handed round buried at least one message; bound it anyway
@@ -210,6 +263,7 @@ class SqsQueue:
             raise
         return True
 
+    @_guarded
     def extend(self, delivery: Delivery, lease: float) -> bool:
         return self._call(
             self.client.change_message_visibility,
@@ -218,9 +272,11 @@ class SqsQueue:
             VisibilityTimeout=_seconds(lease),
         )
 
+    @_guarded
     def ack(self, delivery: Delivery) -> bool:
         return self._call(self.client.delete_message, QueueUrl=self.url, ReceiptHandle=delivery.receipt)
 
+    @_guarded
     def release(self, delivery: Delivery, delay: float = 0) -> bool:
         return self._call(
             self.client.change_message_visibility,
@@ -229,6 +285,7 @@ class SqsQueue:
             VisibilityTimeout=_seconds(delay),
         )
 
+    @_guarded
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         return self._bury(
             delivery.message_id, delivery.receipt, encode_body(delivery.body), reason, delivery.receive_count
@@ -247,6 +304,7 @@ class SqsQueue:
         )["Attributes"]
         return {k: int(v) for k, v in attrs.items()}
 
+    @_guarded
     def stats(self) -> QueueStats:
         q, d = self._counts(self.url), self._counts(self.dlq_url)
         return QueueStats(
@@ -293,11 +351,13 @@ class SqsQueue:
         extra = {"original_id": ma["original_id"]} if "original_id" in ma else {}
         return DeadLetter(m["MessageId"], str(m.get("Body", "")), reason, count, dead_at, extra)
 
+    @_guarded
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         messages = self._sweep_dlq(limit)
         self._unhide(messages)
         return sorted((self._as_dead_letter(m) for m in messages), key=lambda d: (d.dead_at, d.message_id))
 
+    @_guarded
     def redrive(self, message_ids: Sequence[str] | None = None) -> int:
         wanted = None if message_ids is None else set(message_ids)
         messages = self._sweep_dlq(10_000)
@@ -312,6 +372,7 @@ class SqsQueue:
         self._unhide(keep)
         return moved
 
+    @_guarded
     def purge(self) -> None:
         for url in (self.url, self.dlq_url):
             try:

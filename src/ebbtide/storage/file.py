@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
-from ebbtide.errors import ConfigError, InvalidKey, NotFound
+from ebbtide.errors import ConfigError, InvalidKey, NotFound, disk_full
 from ebbtide.storage import signing
 from ebbtide.storage.base import ObjectInfo, validate_prefix
 from ebbtide.storage.keys import UploadError, folder_files, object_key, relative_key
@@ -100,8 +100,13 @@ class FileStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, dest)
+        except OSError as e:
+            full = disk_full(e)
+            if full is None:
+                raise
+            raise full from e
         finally:
-            tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)  # a partial write never becomes the object
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         with self._atomic(self.path_for(key)) as f:

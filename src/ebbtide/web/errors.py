@@ -11,7 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from ebbtide.errors import EbbtideError, IllegalTransition, InvalidKey, NotFound
+from ebbtide.errors import (
+    BackendUnavailable,
+    EbbtideError,
+    IllegalTransition,
+    InvalidKey,
+    NotFound,
+    StorageFull,
+    disk_full,
+)
 from ebbtide.web.auth import CrossOrigin, Forbidden, Unauthorized
 from ebbtide.web.uploads import TooLarge, UploadError
 
@@ -24,6 +32,8 @@ def status_for(exc: EbbtideError) -> int:
     from ebbtide.storage.signing import SignatureError
 
     table: list[tuple[type[EbbtideError], int]] = [
+        (BackendUnavailable, 503),  # the queue/catalog/store is down; it reconnects by itself
+        (StorageFull, 507),
         (Unauthorized, 401),
         (Forbidden, 403),
         (CrossOrigin, 403),
@@ -57,9 +67,21 @@ def install(app: FastAPI) -> None:
         if code == 401 and _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-        if code >= 500:
+        body: dict[str, object] = {"error": exc.message, "hint": exc.hint}
+        if isinstance(exc, BackendUnavailable):
+            headers = {"Retry-After": "5"}
+            body["part"] = exc.part
+        elif code >= 500:
             log.error("request failed", extra={"path": request.url.path, "error": exc.message})
-        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=code, headers=headers)
+        return JSONResponse(body, status_code=code, headers=headers)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> Response:
+        full = disk_full(exc)
+        if full is None:
+            raise exc  # anything else stays a 500 (and a logged traceback)
+        log.error("request failed: disk full", extra={"path": request.url.path})
+        return JSONResponse({"error": full.message, "hint": full.hint}, status_code=507)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

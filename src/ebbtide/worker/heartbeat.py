@@ -29,6 +29,7 @@ class CurrentJob:
     progress: Progress = field(default_factory=Progress)
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
+    forgotten: threading.Event = field(default_factory=threading.Event)  # the queue lost our lease
 
 
 class Heartbeat:

@@ -2,7 +2,10 @@
 
 Order matters for "nothing is lost": the source goes to the store, then the catalog rows, then the
 queue message. A crash between steps leaves at worst an orphan object or a queued job without a
-message (which `ebbtide dlq`/the fleet can resend); never a message pointing at nothing.
+message; never a message pointing at nothing. The committed catalog row is the promise (the
+catalog acts as the outbox): when the queue is down at send time the submit still succeeds, and
+the fleet's reconciler (reconcile.resend_stranded) sends the message once `queue.resend_after`
+has passed without one.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ebbtide.catalog.records import Job, Media
-from ebbtide.errors import EbbtideError
+from ebbtide.errors import BackendUnavailable, EbbtideError
 from ebbtide.services import Services
 from ebbtide.worker.messages import TRANSCODE, JobMessage, check_kind
 from ebbtide.worker.status import StatusWriter, input_prefix
@@ -92,9 +95,19 @@ def _queue_transcode(
     job = services.catalog.create_job(
         TRANSCODE, {"source_key": key}, owner_id=owner_id, media_id=media_id, work_seconds=duration
     )
-    services.queue.send(JobMessage(job.id, TRANSCODE, media_id).body(), dedup_id=job.id)
+    _send(services, JobMessage(job.id, TRANSCODE, media_id))
     log.info("media queued", extra={"media_id": media_id, "job_id": job.id, "owner_id": owner_id})
     return services.catalog.get_media(media_id)
+
+
+def _send(services: Services, message: JobMessage) -> None:
+    try:
+        services.queue.send(message.body(), dedup_id=message.job_id)
+    except BackendUnavailable as e:  # the row is committed: the reconciler sends it later
+        log.warning(
+            "queue unavailable at submit; the job is queued in the catalog and will be re-sent",
+            extra={"job_id": message.job_id, "error": e.message},
+        )
 
 
 def submit_job(
@@ -119,6 +132,6 @@ def submit_job(
         kind, dict(payload), owner_id=owner_id, work_seconds=work_seconds, job_id=job_id
     )
     StatusWriter(services.store, services.clock, job.id, kind).queued()
-    services.queue.send(JobMessage(job.id, kind).body(), dedup_id=job.id)
+    _send(services, JobMessage(job.id, kind))
     log.info("job queued", extra={"job_id": job.id, "kind": kind})
     return job

@@ -34,6 +34,8 @@ from ebbtide.worker.handlers import Outcome, resolve
 from ebbtide.worker.heartbeat import CurrentJob, Heartbeat
 from ebbtide.worker.identity import ENV_PROVIDER_ID, discover_provider_id
 from ebbtide.worker.messages import JobMessage
+from ebbtide.worker.orphan import launcher_gone
+from ebbtide.worker.riding import lease_taken_over, riding_services
 from ebbtide.worker.spot import ImdsClient, SpotNotice, SpotWatcher, spot_enabled
 from ebbtide.worker.status import StatusWriter
 from ebbtide.worker.tempdirs import TempRoot
@@ -92,6 +94,8 @@ class Worker:
         self.price = next((p.price_per_hour for p in services.settings.fleet.pools if p.name == pool), 0.0)
         self._install_signals = install_signals
         self._stop = threading.Event()
+        # queue and catalog calls ride out backend outages for up to outage_budget (riding.py)
+        self.services = riding_services(services, cfg.outage_budget, self._stop)
         self._stop_now = False
         self._stop_at = 0.0
         self._stop_reason = ""
@@ -143,10 +147,13 @@ class Worker:
                 log.info("drain flag set; exiting", extra={"worker_id": self.worker_id})
                 return 0
             wait = min(self.services.settings.queue.wait, POLL_SLICE)
-            if self.idle_exit is not None:
-                left = self.idle_exit - (self.clock.monotonic() - idle_since)
+            idle_exit = self.idle_exit
+            if idle_exit is None and launcher_gone():  # `up` died: do not run on forever
+                idle_exit = self.cfg.orphan_idle_exit
+            if idle_exit is not None:
+                left = idle_exit - (self.clock.monotonic() - idle_since)
                 if left <= 0:
-                    log.info("idle exit", extra={"worker_id": self.worker_id, "idle_exit": self.idle_exit})
+                    log.info("idle exit", extra={"worker_id": self.worker_id, "idle_exit": idle_exit})
                     return 0
                 wait = min(wait, left)
             deliveries = queue.receive(wait=max(0.0, wait), lease=self.lease, max_messages=1)
@@ -342,9 +349,14 @@ class Worker:
         if current is not None:
             renew = self.extend_leases and current.delivery is not None and not current.lost.is_set()
             if renew and current.delivery and not self.services.queue.extend(current.delivery, self.lease):
-                log.warning("lease lost; cancelling", extra={"job_id": current.job_id})
-                current.lost.set()
-                current.cancel.set()
+                if lease_taken_over(catalog, current.job_id, current.attempt_id):
+                    log.warning("lease lost to another attempt; cancelling", extra={"job_id": current.job_id})
+                    current.lost.set()
+                    current.cancel.set()
+                elif not current.forgotten.is_set():
+                    current.forgotten.set()
+                    log.warning("the queue forgot this job's lease; the ledger says it is still ours,"
+                                " working on", extra={"job_id": current.job_id})
             p = current.progress
             catalog.report_progress(current.job_id, current.attempt_id, p.fraction, p.speed, p.eta)
             if current.media_id:

@@ -24,6 +24,7 @@ from ebbtide.clock import Clock
 from ebbtide.config.sections import PoolConfig
 from ebbtide.config.types import format_duration
 from ebbtide.fleet.providers.base import Instance, LaunchResult
+from ebbtide.worker.orphan import ENV_LAUNCHER_PID
 
 log = logging.getLogger("ebbtide.fleet.local")
 
@@ -59,7 +60,8 @@ class LocalProvider:
         started: list[Instance] = []
         for _ in range(n):
             wid = f"{self.pool}-{uuid.uuid4().hex[:8]}"
-            env = {**self.env, "EBBTIDE_WORKER_ID": wid, "EBBTIDE_PROVIDER_ID": wid}
+            env = {**self.env, "EBBTIDE_WORKER_ID": wid, "EBBTIDE_PROVIDER_ID": wid,
+                   ENV_LAUNCHER_PID: str(os.getpid())}  # orphans idle-exit (worker/orphan.py)
             if self.config_path:
                 env["EBBTIDE_CONFIG"] = str(Path(self.config_path).resolve())
             try:

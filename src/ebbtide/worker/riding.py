@@ -1,0 +1,102 @@
+"""Riding out a backend outage: the worker's queue and catalog calls retry `BackendUnavailable`.
+
+A worker must not exit because PostgreSQL restarted or Redis blinked: receive, heartbeat, publish,
+finish and ack retry with backoff for a bounded time (`worker.outage_budget`), while the handler
+(ffmpeg) keeps running on its own thread. Only `BackendUnavailable` is retried — the backends
+declare which driver errors mean "down" — so bad input still fails at once. The backend logs the
+outage once; this module logs only when a call finally gives up.
+
+`lease_taken_over` decides what a lease that vanished means: the queue may merely have forgotten
+the message (a Redis restart without persistence); only the ledger can say that another attempt
+now owns the job, and only then is the work cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import replace
+from typing import Any, TypeVar, cast
+
+from ebbtide.catalog.base import Catalog
+from ebbtide.catalog.states import TERMINAL_JOB_STATES
+from ebbtide.errors import BackendUnavailable, NotFound
+from ebbtide.outage import reconnect_delay
+from ebbtide.queue.base import Queue
+from ebbtide.services import Services
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# calls that only look for work: a stop request ends their retrying at once
+INTERRUPTIBLE = frozenset({"receive"})
+
+
+def ride_out(
+    call: Callable[[], T], what: str, budget: float, stop: threading.Event | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> T:
+    """`call()`, retried on BackendUnavailable with backoff until `budget` seconds have passed
+    (or `stop` is set); then the last error is raised."""
+    deadline = monotonic() + budget
+    failures = 0
+    while True:
+        try:
+            return call()
+        except BackendUnavailable:
+            failures += 1
+            left = deadline - monotonic()
+            if left <= 0 or (stop is not None and stop.is_set()):
+                log.error("giving up on %s after %.0fs of outage", what, budget, extra={"call": what})
+                raise
+            pause = min(left, reconnect_delay(failures))
+            if stop is not None:
+                stop.wait(pause)
+            else:
+                time.sleep(pause)
+
+
+class _Riding:
+    """Forwards every call to `target`, riding out outages (see module docstring)."""
+
+    def __init__(
+        self, target: Any, part: str, budget: float, stop: threading.Event,
+        interruptible: Collection[str] = (),
+    ) -> None:
+        self._target, self._part, self._budget = target, part, budget
+        self._stop, self._interruptible = stop, interruptible
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value) or name.startswith("_") or name == "close":
+            return value
+        stop = self._stop if name in self._interruptible else None
+        what = f"{self._part}.{name}"
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return ride_out(lambda: value(*args, **kwargs), what, self._budget, stop)
+
+        return call
+
+
+def riding_services(services: Services, budget: float, stop: threading.Event) -> Services:
+    """The same services, with the queue and catalog retrying outages for up to `budget` s."""
+    return replace(
+        services,
+        queue=cast(Queue, _Riding(services.queue, "queue", budget, stop, INTERRUPTIBLE)),
+        catalog=cast(Catalog, _Riding(services.catalog, "catalog", budget, stop)),
+    )
+
+
+def lease_taken_over(catalog: Catalog, job_id: str, attempt_id: str) -> bool:
+    """After `extend` found no lease: True when the ledger says this attempt no longer owns the job
+    (a newer attempt started, or the job ended or was deleted) — cancel. False when the job is
+    still ours and the queue merely forgot the message — keep working; the ledger takes the finish."""
+    try:
+        job = catalog.get_job(job_id)
+    except NotFound:
+        return True
+    return job.attempt_id != attempt_id or job.state in TERMINAL_JOB_STATES
