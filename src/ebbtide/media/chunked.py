@@ -1,0 +1,105 @@
+"""Running the chunk commands: one chunk, the audio, and a local stitch (used by the bench and tests).
+
+The worker's handlers call `encode_chunk` / `encode_audio` and upload the folder; `stitch_folder`
+joins parts that sit side by side in one local folder, as they sit in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ebbtide.media.chunks import Chunk, audio_command, chunk_command
+from ebbtide.media.command import AUDIO_NAME, MASTER, PLAYLIST, EncodeOptions
+from ebbtide.media.errors import FfmpegFailed
+from ebbtide.media.ffmpeg import run_ffmpeg
+from ebbtide.media.ladder import Ladder
+from ebbtide.media.progress import Progress, ProgressParser
+from ebbtide.media.stitch import (
+    Manifest,
+    RungInfo,
+    check_joined,
+    master_playlist,
+    media_playlist,
+    read_outputs,
+)
+from ebbtide.media.validate import _check_starts_with_keyframe
+
+log = logging.getLogger(__name__)
+
+
+def encode_chunk(
+    src: str,
+    outdir: Path,
+    ladder: Ladder,
+    opts: EncodeOptions,
+    chunk: Chunk,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[Manifest, str]:
+    """Encode one chunk into outdir/<rung>/; returns its manifest and the encoder that did it.
+
+    NVENC that fails falls back to x264 for this chunk; stitch then emits a new EXT-X-MAP there.
+    """
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.mkdir(parents=True)
+    length = (chunk.end if chunk.end is not None else ladder.duration) - chunk.start
+    parser = ProgressParser(max(0.1, length), on_progress or (lambda p: None))
+    what = f"{chunk.describe(ladder.duration)} of {Path(src).name if '://' not in src else 'the source'}"
+    try:
+        run_ffmpeg(
+            chunk_command(src, outdir, ladder, opts, chunk), on_line=parser.feed, cancel=cancel, what=what
+        )
+        encoder = opts.encoder
+    except FfmpegFailed:
+        if opts.encoder == "libx264":
+            raise
+        log.warning("GPU chunk encode failed; retrying on the CPU", extra={"chunk": chunk.index})
+        shutil.rmtree(outdir, ignore_errors=True)
+        outdir.mkdir(parents=True)
+        cpu = EncodeOptions(preset=opts.preset, scale_flags=opts.scale_flags, progress=opts.progress)
+        run_ffmpeg(
+            chunk_command(src, outdir, ladder, cpu, chunk), on_line=parser.feed, cancel=cancel, what=what
+        )
+        encoder = "libx264"
+    names = [r.name for r in ladder.rungs]
+    manifest = read_outputs(outdir, names, chunk.index)
+    for r in manifest.renditions:  # a player switching rungs needs each segment to start clean
+        for s in r.segments:
+            _check_starts_with_keyframe(outdir / r.name, s.uri, r.init)
+    return manifest, encoder
+
+
+def encode_audio(src: str, outdir: Path, ladder: Ladder, cancel: threading.Event | None = None) -> Manifest:
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.mkdir(parents=True)
+    run_ffmpeg(audio_command(src, outdir, ladder), cancel=cancel, what="audio of the source")
+    return read_outputs(outdir, [AUDIO_NAME], -1)
+
+
+def version(ladder: Ladder) -> int:
+    return 7 if ladder.segment_format == "fmp4" else 6
+
+
+def stitch_folder(
+    root: Path, folder: str, ladder: Ladder, parts: Sequence[Manifest], audio: Manifest | None, *, final: bool
+) -> Path:
+    """Write `root/<folder>/master.m3u8` and one playlist per rung over `parts` (prefixes: from root)."""
+    names = [r.name for r in ladder.rungs]
+    if final:
+        check_joined(parts, names, ladder.duration)
+    out = root / folder
+    for name in names:
+        (out / name).mkdir(parents=True, exist_ok=True)
+        text = media_playlist(parts, name, "../" * (folder.count("/") + 2), version=version(ladder),
+                              final=final, vod=final)  # fmt: skip
+        (out / name / PLAYLIST).write_text(text)
+    master, _ = master_playlist(
+        [RungInfo(r.name, r.width, r.height) for r in ladder.rungs], parts, audio,
+        "../" * (folder.count("/") + 1), float(ladder.fps), version(ladder),
+    )  # fmt: skip
+    (out / MASTER).write_text(master)
+    return out / MASTER

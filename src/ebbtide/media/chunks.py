@@ -1,0 +1,252 @@
+"""Chunked encoding: planning a long source into segment-aligned chunks, and their ffmpeg commands.
+
+Pure: numbers and a Ladder in, plans and argv out (unit-tested without ffmpeg; the seamless-output
+tests run them for real).
+
+Why the chunks join without a re-encode or re-mux:
+- every boundary is a whole number of segments *and* GOPs (frames, not seconds, so 29.97 fps
+  rounds nowhere), so each chunk's first frame is a keyframe the unchunked encode would also have
+  made, and the HLS muxer cuts segments at the same instants;
+- the chunk keeps the source's timestamps (`-copyts -start_at_zero`, exact `trim` in frames of
+  the output rate), so `tfdt` continues across the boundary and the segments of all chunks form
+  one timeline;
+- every chunk uses the same encoder settings and the same ladder (passed in the job, not
+  re-planned per worker), so each rung's init segment (SPS/PPS) is byte-identical across chunks;
+- audio is not in the chunks: it is encoded once by its own job (`audio_command`), so there are
+  no AAC priming gaps at the boundaries;
+- input seeking (`-ss` before `-i`, to the keyframe before the chunk) means a chunk reads only its
+  part of the source, also over HTTP range requests on a presigned URL.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ebbtide.media.command import (
+    AUDIO_NAME,
+    PLAYLIST,
+    EncodeOptions,
+    _encoder_common,
+    _fmt_fps,
+    _video_codec_args,
+    build_filtergraph,
+)
+from ebbtide.media.errors import MediaError
+from ebbtide.media.ladder import AudioPlan, Ladder, RungPlan
+
+INIT = "init.mp4"
+# frag_discont: `tfdt` carries the kept timestamps (the muxer would restart each file at 0);
+# negative_cts_offsets: B-frame reordering as signed offsets instead of an edit list, so the init
+# segment holds no start-dependent edit and is byte-identical in every chunk.
+SEGMENT_OPTIONS = "movflags=+frag_discont+negative_cts_offsets"
+SEEK_MARGIN = 0.5  # frames: a boundary instant minus half a frame never rounds past its frame
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    count: int
+    start_frame: int  # in frames of the ladder's output rate
+    end_frame: int | None  # exclusive; None = to the end of the source
+    fps: Fraction
+    first_segment: int  # the segment number the unchunked encode gives this chunk's first segment
+
+    @property
+    def start(self) -> float:
+        return float(self.start_frame / self.fps)
+
+    @property
+    def end(self) -> float | None:
+        return None if self.end_frame is None else float(self.end_frame / self.fps)
+
+    def describe(self, duration: float) -> str:
+        end = self.end if self.end is not None else duration
+        return f"chunk {self.index + 1} of {self.count} ({self.start:.0f}-{end:.0f} s)"
+
+
+def boundary_frames(fps: Fraction, gop_frames: int, segment_seconds: float) -> int:
+    """The smallest step, in frames, that is a whole number of segments and of GOPs."""
+    seg = max(1, round(segment_seconds * fps))
+    return seg * gop_frames // math.gcd(seg, gop_frames)
+
+
+def chunk_count(
+    duration: float,
+    workers: int,
+    min_chunk_seconds: float,
+    max_chunks: int,
+) -> int:
+    """How many chunks: one per useful worker, but none shorter than `min_chunk_seconds`.
+
+    A clip shorter than two minimum chunks is never split: the split, per-chunk start-up and
+    stitch would cost more than the parallelism gains.
+    """
+    if duration <= 0 or workers <= 1 or max_chunks <= 1 or min_chunk_seconds <= 0:
+        return 1
+    by_length = int(duration // min_chunk_seconds)
+    return max(1, min(workers, max_chunks, by_length))
+
+
+def plan_chunks(
+    duration: float, fps: Fraction, gop_frames: int, segment_seconds: float, count: int
+) -> tuple[Chunk, ...]:
+    """`count` chunks (fewer if the source is short) on segment- and GOP-aligned frame boundaries."""
+    if duration <= 0 or fps <= 0:
+        raise MediaError("cannot plan chunks of a source with no duration or frame rate")
+    seg_frames = max(1, round(segment_seconds * fps))
+    unit = boundary_frames(fps, gop_frames, segment_seconds)
+    total = max(1, math.floor(duration * fps + 1e-6))
+    units = max(1, math.ceil(total / unit))
+    n = max(1, min(count, units))
+    starts = [round(i * units / n) * unit for i in range(n)]
+    out = []
+    for i, s in enumerate(starts):
+        end = starts[i + 1] if i + 1 < n else None
+        out.append(Chunk(i, n, s, end, fps, s // seg_frames))
+    return tuple(out)
+
+
+# ---- the ladder travels in the job payload, so every chunk encodes with the same plan -----------
+def ladder_to_json(ladder: Ladder) -> dict[str, Any]:
+    d = asdict(ladder)
+    d["fps"] = f"{ladder.fps.numerator}/{ladder.fps.denominator}"
+    return d
+
+
+def ladder_from_json(d: dict[str, Any]) -> Ladder:
+    try:
+        rungs = tuple(RungPlan(**r) for r in d["rungs"])
+        audio = AudioPlan(**d["audio"]) if d.get("audio") else None
+        return Ladder(
+            **{**d, "rungs": rungs, "audio": audio, "fps": Fraction(str(d["fps"]))},
+        )
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+        raise MediaError(f"the chunk job's ladder does not parse: {e}") from e
+
+
+def chunk_to_json(c: Chunk) -> dict[str, Any]:
+    return {
+        "index": c.index, "count": c.count, "start_frame": c.start_frame, "end_frame": c.end_frame,
+        "fps": f"{c.fps.numerator}/{c.fps.denominator}", "first_segment": c.first_segment,
+    }  # fmt: skip
+
+
+def chunk_from_json(d: dict[str, Any]) -> Chunk:
+    try:
+        end = d.get("end_frame")
+        return Chunk(
+            int(d["index"]), int(d["count"]), int(d["start_frame"]), None if end is None else int(end),
+            Fraction(str(d["fps"])), int(d["first_segment"]),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+        raise MediaError(f"the chunk job's range does not parse: {e}") from e
+
+
+# ---- commands ------------------------------------------------------------------------------------
+def _trim(c: Chunk) -> str:
+    """Exact frame range on the source's own (zero-based) timestamps."""
+    half = Fraction(SEEK_MARGIN) / c.fps
+    parts = [f"start={float(c.start_frame / c.fps - half):.6f}"] if c.start_frame > 0 else []
+    if c.end_frame is not None:
+        parts.append(f"end={float(c.end_frame / c.fps - half):.6f}")
+    return "trim=" + ":".join(parts) if parts else "null"
+
+
+def chunk_filtergraph(ladder: Ladder, opts: EncodeOptions, c: Chunk) -> tuple[str, list[str]]:
+    """The whole-ladder graph (no storyboard) with an exact trim in front. With fps resampling the
+    fps filter moves ahead of the trim, so the trim counts frames of the output rate; trim only
+    reads timestamps, so it also passes CUDA frames untouched on the GPU path."""
+    graph, labels, _ = build_filtergraph(ladder, replace(opts, storyboard=False))
+    trim = _trim(c)
+    if ladder.resample_fps:
+        fps = f"fps={_fmt_fps(ladder)}"
+        head = f"[0:v]{fps},{trim}[src];"
+        first, sep, rest = graph.partition(";")
+        first = first.replace(fps + ",", "", 1).replace(fps, "null", 1)
+        graph = first + sep + rest
+    else:
+        head = f"[0:v]{trim}[src];"
+    return head + graph.replace("[0:v]", "[src]", 1), labels
+
+
+def chunk_command(src: str, outdir: Path, ladder: Ladder, opts: EncodeOptions, c: Chunk) -> list[str]:
+    """ffmpeg arguments encoding every rung of one chunk to fMP4/TS HLS segments in outdir/<rung>/.
+
+    Segments are numbered as the unchunked encode numbers them (`-start_number`), so the chunks'
+    files never collide and the stitched playlist lists them in order.
+    """
+    gpu = opts.encoder == "h264_nvenc"
+    graph, labels = chunk_filtergraph(ladder, opts, c)
+    args: list[str] = ["-y", "-loglevel", "error"]
+    if opts.progress:
+        args += ["-progress", "pipe:1", "-nostats", "-stats_period", "0.5"]
+    if gpu:
+        args += ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-extra_hw_frames", "8"]
+    if c.start_frame > 0:
+        # Input seeking to the keyframe before the chunk: reads only from there. Not accurate:
+        # the trim filter does the exact cut on the kept timestamps.
+        seek = max(0.0, float(c.start_frame / c.fps) - 1.0)
+        args += ["-noaccurate_seek", "-ss", f"{seek:.6f}"]
+    if c.end_frame is not None:
+        # Stop reading a second after the chunk's end (the trim drops the rest). With -copyts
+        # ffmpeg compares the input's -t against the kept (absolute) timestamps, so it is an end.
+        args += ["-t", f"{float(c.end_frame / c.fps) + 1.0:.6f}"]
+    args += ["-copyts", "-start_at_zero", "-i", src, "-filter_complex", graph]
+    for label in labels:
+        args += ["-map", f"[{label}]"]
+    for i, r in enumerate(ladder.rungs):
+        args += _video_codec_args(i, r, ladder, opts)
+    args += _encoder_common(ladder, opts)
+    if gpu:
+        # NVENC's own keyframe expression counts from the chunk's first frame; force the cut
+        # instants on the source timeline instead, as the unchunked encode does.
+        k = args.index("-force_key_frames:v")
+        args[k + 1] = f"expr:gte(t-{c.start:.6f},n_forced*{ladder.gop_seconds:g})"
+    args += ["-map_metadata", "-1", "-map_chapters", "-1", "-an", "-sn", "-dn"]
+    streams = [f"v:{i},name:{r.name}" for i, r in enumerate(ladder.rungs)]
+    return args + hls_args(ladder, outdir, streams, start_number=c.first_segment)
+
+
+def hls_args(ladder: Ladder, outdir: Path, streams: list[str], start_number: int = 0) -> list[str]:
+    """The HLS muxer writing one folder per stream; the playlists it writes are only read by stitch."""
+    fmp4 = ladder.segment_format == "fmp4"
+    ext = "m4s" if fmp4 else "ts"
+    args = [
+        "-f", "hls",
+        "-avoid_negative_ts", "disabled",
+        "-start_number", str(start_number),
+        "-hls_time", f"{ladder.segment_seconds:g}",
+        "-hls_playlist_type", "vod",
+        "-hls_flags", "independent_segments",
+        "-hls_segment_type", "fmp4" if fmp4 else "mpegts",
+    ]  # fmt: skip
+    if fmp4:
+        args += ["-hls_fmp4_init_filename", INIT]
+        args += ["-hls_segment_options", SEGMENT_OPTIONS]
+    args += [
+        "-hls_segment_filename", str(outdir / "%v" / f"seg_%05d.{ext}"),
+        "-master_pl_name", "ffmpeg-master.m3u8",
+        "-var_stream_map", " ".join(streams),
+        str(outdir / "%v" / PLAYLIST),
+    ]  # fmt: skip
+    return args
+
+
+def audio_command(src: str, outdir: Path, ladder: Ladder) -> list[str]:
+    """The whole file's audio, once, as its own HLS rendition (outdir/audio/), as long as the video."""
+    a = ladder.audio
+    if a is None:
+        raise MediaError("the source has no audio to encode")
+    d = f"{ladder.duration:.3f}"
+    return [
+        "-y", "-loglevel", "error", "-vn", "-i", src,
+        "-map", "0:a:0", "-c:a", a.codec, "-profile:a", a.profile, "-b:a", f"{a.bitrate_kbps}k",
+        "-ac", str(a.channels), "-ar", str(a.sample_rate),
+        "-filter:a", f"atrim=end={d},apad=whole_dur={d}",
+        "-map_metadata", "-1", "-map_chapters", "-1",
+        *hls_args(ladder, outdir, [f"a:0,name:{AUDIO_NAME}"]),
+    ]  # fmt: skip

@@ -1,0 +1,245 @@
+"""Chunk planning and chunk commands (pure), and seamless output from real ffmpeg on a short clip."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import subprocess
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from ebbtide.config import MediaConfig
+from ebbtide.config.sections import Rung
+from ebbtide.media.chunked import encode_audio, encode_chunk, stitch_folder
+from ebbtide.media.chunks import (
+    SEGMENT_OPTIONS,
+    Chunk,
+    audio_command,
+    boundary_frames,
+    chunk_command,
+    chunk_count,
+    chunk_from_json,
+    chunk_to_json,
+    ladder_from_json,
+    ladder_to_json,
+    plan_chunks,
+)
+from ebbtide.media.command import EncodeOptions
+from ebbtide.media.ffmpeg import ffmpeg_path
+from ebbtide.media.ladder import plan_ladder
+from ebbtide.media.probe import ProbeResult, probe
+from ebbtide.media.stitch import Manifest, ready_prefix, stats
+
+ClipFactory = Callable[..., Path]
+
+
+def src(**kw: object) -> ProbeResult:
+    d: dict[str, object] = dict(
+        duration=7200.0, width=1920, height=1080, rotation=0, fps=30.0, vfr=False, pix_fmt="yuv420p",
+        bit_depth=8, has_audio=True, bitrate=0, video_codec="h264", audio_codec="aac",
+    )  # fmt: skip
+    d.update(kw)
+    return ProbeResult(**d)  # type: ignore[arg-type]
+
+
+def opt(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+# ---- planning ------------------------------------------------------------------------------------
+def test_boundaries_are_whole_segments_and_gops() -> None:
+    assert boundary_frames(Fraction(30), 60, 6.0) == 180
+    assert boundary_frames(Fraction(30000, 1001), 60, 6.0) == 180  # 29.97: frames, not seconds
+    assert boundary_frames(Fraction(25), 50, 6.0) == 150
+    assert boundary_frames(Fraction(30), 120, 6.0) == 360  # a 4 s GOP in 6 s segments: every 12 s
+
+
+def test_plan_splits_on_boundaries_and_covers_the_source() -> None:
+    chunks = plan_chunks(7200.0, Fraction(30), 60, 6.0, 4)
+    assert [c.index for c in chunks] == [0, 1, 2, 3]
+    assert chunks[0].start_frame == 0 and chunks[-1].end_frame is None
+    for a, b in itertools.pairwise(chunks):
+        assert a.end_frame == b.start_frame
+        assert b.start_frame % 180 == 0
+        assert b.first_segment == b.start_frame // 180
+    assert chunks[1].start == 1800.0 and chunks[1].describe(7200.0) == "chunk 2 of 4 (1800-3600 s)"
+
+
+def test_plan_never_makes_empty_chunks() -> None:
+    chunks = plan_chunks(10.0, Fraction(30), 60, 6.0, 8)  # two segments: at most two chunks
+    assert len(chunks) == 2 and chunks[1].start_frame == 180
+
+
+@pytest.mark.parametrize(
+    ("duration", "workers", "expected"),
+    [(40.0, 4, 1), (7200.0, 4, 4), (7200.0, 1, 1), (7200.0, 100, 32), (600.0, 10, 5), (0.0, 4, 1)],
+)
+def test_chunk_count(duration: float, workers: int, expected: int) -> None:
+    assert chunk_count(duration, workers, min_chunk_seconds=120.0, max_chunks=32) == expected
+
+
+def test_ladder_and_chunk_travel_as_json() -> None:
+    ladder = plan_ladder(src(fps=29.97), MediaConfig())
+    assert ladder_from_json(ladder_to_json(ladder)) == ladder
+    c = Chunk(2, 5, 360, 720, Fraction(30000, 1001), 2)
+    assert chunk_from_json(chunk_to_json(c)) == c
+
+
+def test_ready_prefix() -> None:
+    assert ready_prefix([0, 1, 3], 4) == 2
+    assert ready_prefix([1, 2], 3) == 0
+    assert ready_prefix([2, 1, 0], 3) == 3
+
+
+# ---- command shape -------------------------------------------------------------------------------
+def test_x264_chunk_command_seeks_keeps_timestamps_and_numbers_segments() -> None:
+    ladder = plan_ladder(src(), MediaConfig())
+    c = plan_chunks(7200.0, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 4)[1]
+    a = chunk_command(
+        "https://bucket/src.mp4?sig=x", Path("/out"), ladder, EncodeOptions(threads=(2, 1, 1, 1)), c
+    )
+    i = a.index("-i")
+    assert a[i + 1] == "https://bucket/src.mp4?sig=x"
+    assert float(opt(a, "-ss")) == pytest.approx(1799.0) and a.index("-ss") < i  # input seeking
+    assert float(opt(a, "-t")) == pytest.approx(3601.0) and "-copyts" in a[:i] and "-start_at_zero" in a[:i]
+    graph = opt(a, "-filter_complex")
+    assert graph.startswith("[0:v]trim=start=1799.983333:end=3599.983333[src];[src]")
+    assert "storyboard" not in " ".join(a) and "[sq]" not in graph
+    assert opt(a, "-start_number") == "300" and opt(a, "-hls_segment_options") == SEGMENT_OPTIONS
+    assert opt(a, "-avoid_negative_ts") == "disabled"
+    assert "-an" in a and "0:a:0" not in a
+    assert opt(a, "-var_stream_map") == "v:0,name:1080p v:1,name:720p v:2,name:480p v:3,name:360p"
+    assert opt(a, "-threads:v:0") == "2" and opt(a, "-g:v") == "60" and opt(a, "-sc_threshold:v") == "0"
+
+
+def test_first_and_last_chunk_do_not_seek_or_stop_early() -> None:
+    ladder = plan_ladder(src(), MediaConfig())
+    first, *_, last = plan_chunks(7200.0, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 3)
+    a = chunk_command("/in.mp4", Path("/out"), ladder, EncodeOptions(), first)
+    assert "-ss" not in a and opt(a, "-start_number") == "0"
+    b = chunk_command("/in.mp4", Path("/out"), ladder, EncodeOptions(), last)
+    assert "-ss" in b and "-t" not in b and ":end=" not in opt(b, "-filter_complex")
+
+
+def test_vfr_chunk_resamples_before_the_trim() -> None:
+    ladder = plan_ladder(src(vfr=True), MediaConfig())
+    c = plan_chunks(7200.0, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 2)[1]
+    graph = opt(chunk_command("/in.mp4", Path("/out"), ladder, EncodeOptions(), c), "-filter_complex")
+    assert graph.startswith("[0:v]fps=30,trim=start=")
+    assert graph.count("fps=") == 1
+
+
+def test_nvenc_chunk_command_has_the_same_shape() -> None:
+    ladder = plan_ladder(src(pix_fmt="yuv420p10le"), MediaConfig())
+    c = plan_chunks(7200.0, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 4)[2]
+    a = chunk_command("/in.mp4", Path("/out"), ladder, EncodeOptions(encoder="h264_nvenc"), c)
+    assert opt(a, "-hwaccel") == "cuda" and a.index("-hwaccel") < a.index("-i")
+    assert [a[i + 1] for i, x in enumerate(a) if x.startswith("-c:v:")] == ["h264_nvenc"] * 4
+    assert "scale_cuda=1920:1080:format=yuv420p" in opt(a, "-filter_complex")
+    # keyframes on the source's timeline, counted from this chunk's start
+    assert opt(a, "-force_key_frames:v") == "expr:gte(t-3600.000000,n_forced*2)"
+    assert not any(x.startswith("-threads") for x in a)
+    assert opt(a, "-start_number") == "600" and opt(a, "-hls_segment_options") == SEGMENT_OPTIONS
+
+
+def test_audio_command_encodes_the_whole_file_once() -> None:
+    ladder = plan_ladder(src(), MediaConfig())
+    a = audio_command("/in.mp4", Path("/out"), ladder)
+    assert "-vn" in a and opt(a, "-map") == "0:a:0" and "-ss" not in a
+    assert opt(a, "-var_stream_map") == "a:0,name:audio"
+    assert opt(a, "-filter:a") == "atrim=end=7200.000,apad=whole_dur=7200.000"
+
+
+# ---- real ffmpeg: a 24 s 360p clip in three chunks -----------------------------------------------
+RUNGS = (Rung(height=360, bitrate_kbps=700), Rung(height=180, bitrate_kbps=250))
+
+
+@pytest.fixture(scope="module")
+def chunked(
+    clip: ClipFactory, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, float, list[Manifest]]:
+    source = clip("chunk24", seconds=24, width=640, height=360)
+    cfg = MediaConfig(preset="veryfast", rungs=RUNGS)  # veryfast: B-frames, so reordering is tested
+    ladder = plan_ladder(probe(source), cfg)
+    root = tmp_path_factory.mktemp("chunked")
+    opts = EncodeOptions(preset="veryfast", storyboard=False, progress=False)
+    parts = []
+    for c in plan_chunks(ladder.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 3):
+        m, enc = encode_chunk(str(source), root / f"c/{c.index:03d}-a", ladder, opts, c)
+        assert enc == "libx264"
+        parts.append(m.with_prefix(f"c/{c.index:03d}-a/"))
+    audio = encode_audio(str(source), root / "a/x", ladder).with_prefix("a/x/")
+    stitch_folder(root, "s-final", ladder, parts, audio, final=True)
+    return root, ladder.duration, parts
+
+
+def test_three_chunks_cover_the_source(chunked: tuple[Path, float, list[Manifest]]) -> None:
+    _, duration, parts = chunked
+    assert len(parts) == 3
+    for name in ("360p", "180p"):
+        total = sum(p.rendition(name).duration for p in parts)
+        assert abs(total - duration) <= 0.1
+
+
+def test_init_segments_are_identical_across_chunks(chunked: tuple[Path, float, list[Manifest]]) -> None:
+    root, _, parts = chunked
+    for name in ("360p", "180p"):
+        inits = [root / p.prefix / name / str(p.rendition(name).init) for p in parts]
+        digests = {hashlib.sha256(f.read_bytes()).hexdigest() for f in inits}
+        assert len(digests) == 1
+        assert {p.rendition(name).init_sha256 for p in parts} == digests
+    text = (root / "s-final/360p/index.m3u8").read_text()
+    assert text.count("#EXT-X-MAP") == 1 and "#EXT-X-ENDLIST" in text and "PLAYLIST-TYPE:VOD" in text
+
+
+def _decode(playlist: Path) -> tuple[str, float]:
+    """ffmpeg decodes the rendition end to end; returns its warnings and the last frame's time."""
+    p = subprocess.run(
+        [ffmpeg_path(), "-hide_banner", "-nostdin", "-v", "warning", "-allowed_extensions", "ALL",
+         "-i", str(playlist), "-map", "0:v:0", "-f", "framemd5", "-"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    rows = [ln.split(",") for ln in p.stdout.splitlines() if ln and not ln.startswith("#")]
+    pts = [int(r[2]) for r in rows]
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)  # no repeats, no jumps back
+    return p.stderr.strip(), len(rows)
+
+
+def test_every_rendition_decodes_end_to_end_without_warnings(
+    chunked: tuple[Path, float, list[Manifest]],
+) -> None:
+    root, duration, _ = chunked
+    for name in ("360p", "180p"):
+        warnings, frames = _decode(root / "s-final" / name / "index.m3u8")
+        assert warnings == ""  # no DTS/PTS, discontinuity or "non monotonic" complaints
+        assert frames == round(duration * 30)
+
+
+def test_timestamps_continue_across_the_boundary(chunked: tuple[Path, float, list[Manifest]]) -> None:
+    root, _, parts = chunked
+    first_of_second = root / parts[1].prefix / "360p" / parts[1].rendition("360p").segments[0].uri
+    data = first_of_second.read_bytes()
+    i = data.find(b"tfdt")
+    version = data[i + 4]
+    tfdt = int.from_bytes(data[i + 8 : i + 16] if version == 1 else data[i + 8 : i + 12], "big")
+    start = parts[0].rendition("360p").duration
+    assert tfdt / 15360 == pytest.approx(start, abs=0.001)  # timescale of 30 fps video: 15360
+
+
+def test_master_measures_bandwidth_over_all_chunks(chunked: tuple[Path, float, list[Manifest]]) -> None:
+    root, _, parts = chunked
+    master = (root / "s-final/master.m3u8").read_text()
+    segs = [s for p in parts for s in p.rendition("360p").segments]
+    st = stats(segs)
+    assert f"AVERAGE-BANDWIDTH={st.average_bps + stats(_audio_segments(root)).average_bps}" in master
+    assert 'CODECS="avc1.' in master and ",mp4a.40.2" in master and "FRAME-RATE=30.000" in master
+    assert 'URI="../a/x/audio/index.m3u8"' in master
+
+
+def _audio_segments(root: Path) -> list:  # type: ignore[type-arg]
+    from ebbtide.media.stitch import read_outputs
+
+    return list(read_outputs(root / "a/x", ["audio"], -1).rendition("audio").segments)
