@@ -15,10 +15,13 @@ from fastapi.staticfiles import StaticFiles
 
 from ebbtide.errors import ConfigError
 from ebbtide.services import Services
-from ebbtide.web import auth, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web import auth, docs, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web.guards import Guards, page_csp
 from ebbtide.web.history import History
+from ebbtide.web.hosts import allowed_hosts
 from ebbtide.web.oidc import OidcVerifier
 from ebbtide.web.pages import HERE
+from ebbtide.web.throttle import LoginThrottle
 
 ALL_PARTS = frozenset({"gallery", "stream", "fleet", "pages"})
 
@@ -49,6 +52,9 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
         version="0.1.0",
         summary="Uploads, HLS streaming and the worker fleet",
         lifespan=lifespan,
+        docs_url=None,  # served by web/docs.py from vendored assets, to admins by default
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = services
     app.state.parts = frozenset(chosen)
@@ -56,7 +62,18 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     app.state.metrics = metrics.registry_for(services)
     oidc = services.settings.web.oidc
     app.state.oidc = OidcVerifier(oidc) if oidc else None
+    web = services.settings.web
+    app.state.allowed_hosts = allowed_hosts(web)
+    app.state.login_throttle = LoginThrottle(
+        web.login_max_failures, web.login_max_failures_per_address, web.login_window
+    )
     errors.install(app)
+    app.add_middleware(
+        Guards,
+        allowed=app.state.allowed_hosts,
+        body_timeout=web.body_timeout,
+        csp=page_csp(services.settings),
+    )
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -69,6 +86,7 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(auth.api_router)
+    app.include_router(docs.router)
     if "gallery" in chosen:
         app.include_router(gallery.router)
     if "stream" in chosen:

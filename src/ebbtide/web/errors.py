@@ -10,10 +10,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 
 from ebbtide.errors import EbbtideError, IllegalTransition, InvalidKey, NotFound
-from ebbtide.web.auth import CrossOrigin, Forbidden, Unauthorized
-from ebbtide.web.uploads import TooLarge, UploadError
+from ebbtide.web.auth import CrossOrigin, Forbidden, TooManyAttempts, Unauthorized
+from ebbtide.web.uploads import BodyTimeout, OverQuota, TooLarge, UploadError
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,11 @@ def status_for(exc: EbbtideError) -> int:
         (SignatureError, 403),
         (NotFound, 404),
         (InvalidKey, 404),  # a bad key names nothing we have
+        (BodyTimeout, 408),
         (IllegalTransition, 409),
         (TooLarge, 413),
+        (OverQuota, 413),
+        (TooManyAttempts, 429),
         (MediaError, 422),
         (UploadError, 400),
         (StoreUploadError, 400),
@@ -56,10 +60,21 @@ def install(app: FastAPI) -> None:
         code = status_for(exc)
         if code == 401 and _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
         if code >= 500:
             log.error("request failed", extra={"path": request.url.path, "error": exc.message})
         return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=code, headers=headers)
+
+    @app.exception_handler(DataError)
+    async def _bad_data(request: Request, exc: DataError) -> Response:
+        # a value the database refuses (NUL in text on PostgreSQL, out of range) is the caller's fault
+        log.info("database refused a value", extra={"path": request.url.path})
+        return JSONResponse(
+            {"error": "the request holds a value that cannot be stored", "hint": "remove control characters"},
+            status_code=400,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -33,6 +33,14 @@ class TooLarge(EbbtideError):
     """The body is above web.max_upload (413)."""
 
 
+class OverQuota(EbbtideError):
+    """The upload would take the user past web.quota_bytes or web.quota_videos (413)."""
+
+
+class BodyTimeout(EbbtideError):
+    """The request body stalled longer than web.body_timeout (408)."""
+
+
 def safe_filename(name: str | None, default: str = "upload.bin") -> str:
     """A filename that is safe as the last segment of a store key, keeping the extension readable."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
