@@ -21,6 +21,7 @@ from ebbtide.web.history import History
 from ebbtide.web.hosts import allowed_hosts
 from ebbtide.web.oidc import OidcVerifier
 from ebbtide.web.pages import HERE
+from ebbtide.web.sweeper import Sweeper
 from ebbtide.web.throttle import LoginThrottle
 
 ALL_PARTS = frozenset({"gallery", "stream", "fleet", "pages"})
@@ -37,15 +38,19 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     if not services.settings.web.session_secret:
         raise ConfigError("web.session_secret is empty", hint="set web.session_secret in ebbtide.yaml")
     history = History(services, interval=services.settings.fleet.interval)
+    sweeper = Sweeper(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if "fleet" in chosen:
             history.start()
+        if "gallery" in chosen:
+            sweeper.start()
         try:
             yield
         finally:
             history.stop()
+            sweeper.stop()
 
     app = FastAPI(
         title="ebbtide",

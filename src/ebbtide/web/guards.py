@@ -94,7 +94,7 @@ class Guards:
         async def timed() -> Message:
             nonlocal done
             if done:
-                return await receive()  # type: ignore[no-any-return]
+                return await receive()
             try:
                 message: Message = await asyncio.wait_for(receive(), self.body_timeout)
             except TimeoutError:
