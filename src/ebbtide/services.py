@@ -37,10 +37,11 @@ def public_base_url(settings: Settings) -> str:
 
 def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     from ebbtide.catalog import open_catalog
+    from ebbtide.fsperm import private_dir
     from ebbtide.queue import open_queue
     from ebbtide.storage import open_store
 
-    settings.data_path.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_path)
     return Services(
         settings=settings,
         queue=open_queue(settings.queue, clock=clock),

@@ -15,7 +15,7 @@ from ebbtide.errors import EbbtideError, NotFound
 
 def test_users_and_passwords(cat: SqlCatalog) -> None:
     alice = cat.create_user("alice", "correct horse")
-    admin = cat.create_user("root", "s3cret", is_admin=True)
+    admin = cat.create_user("root", "s3cret-root-pw", is_admin=True)
     assert cat.get_user(admin.id).is_admin
     assert cat.find_user("alice") == alice
     assert cat.find_user("nobody") is None

@@ -61,7 +61,13 @@ def test_up_demo_serves_the_app_transcodes_the_demo_and_returns_to_zero(tmp_path
             wait_for(lambda: cat.list_workers(pool="local") == [], 60, "the fleet back at zero", step=0.5)
             text = out.read_text()
             assert f"web app: http://127.0.0.1:{port}" in text
-            assert "login: admin /" in text  # the first run prints the generated password once
+            # stdout is a log file here: the password goes to a 0600 file, never into the log
+            secret = services.settings.data_path / "first-password.txt"
+            assert "login: admin;" in text and str(secret) in text
+            assert secret.stat().st_mode & 0o777 == 0o600
+            name, password = secret.read_text().split()
+            assert name == "admin" and password not in text
+            assert cat.check_password("admin", password) is not None
             assert httpx.get(base + "/login").status_code == 200
         finally:
             proc.send_signal(signal.SIGTERM)

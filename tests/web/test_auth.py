@@ -161,7 +161,7 @@ def test_oidc_bearer_tokens(data_dir: Path, jwks: _Jwks) -> None:
     }
     services = open_services(make_settings(data_dir, web={"oidc": oidc}))
     try:
-        with TestClient(create_app(services)) as c:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as c:
 
             def me(token: str) -> Any:
                 return c.get("/api/me", headers={"Authorization": f"Bearer {token}"})

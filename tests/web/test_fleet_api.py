@@ -120,7 +120,7 @@ def test_health_503_names_what_failed(data_dir: Path) -> None:
     )
     services = open_services(settings)
     try:
-        with TestClient(create_app(services)) as c:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as c:
             assert c.get("/health").status_code == 200
             moto.stop()
             r = c.get("/health")
@@ -132,17 +132,17 @@ def test_health_503_names_what_failed(data_dir: Path) -> None:
 
 def test_parts_split_the_app(env: Env) -> None:
     stream_only = create_app(env.services, parts={"stream"})
-    with TestClient(stream_only) as c:
+    with TestClient(stream_only, base_url="http://127.0.0.1:8000") as c:
         h = env.alice.headers
         assert c.get("/health").status_code == 200
         assert c.get("/api/gallery/videos", headers=h).status_code == 404
         assert c.get("/api/fleet/queue", headers=env.admin.headers).status_code == 404
         assert c.get("/api/stream/videos/x/master.m3u8", headers=h).status_code == 404
         assert c.get("/login").status_code == 404
-        paths = set(c.get("/openapi.json").json()["paths"])
+        paths = set(c.get("/openapi.json", headers=env.admin.headers).json()["paths"])
         assert any(p.startswith("/api/stream/") for p in paths)
         assert not any(p.startswith("/api/gallery/") for p in paths)
-    with TestClient(create_app(env.services, parts={"gallery", "pages"})) as c:
+    with TestClient(create_app(env.services, parts={"gallery", "pages"}), base_url="http://127.0.0.1:8000") as c:
         assert c.get("/api/gallery/videos", headers=env.alice.headers).status_code == 200
         assert c.get("/login").status_code == 200
     with pytest.raises(ConfigError):
@@ -161,7 +161,7 @@ def test_streaming_from_s3_uses_presigned_urls(data_dir: Path, clip: Path, moto_
     try:
         alice = account(services, "alice")
         bob = account(services, "bob")
-        with TestClient(create_app(services)) as c, open(clip, "rb") as fh:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as c, open(clip, "rb") as fh:
             v = c.post("/api/gallery/uploads", headers=alice.headers, files={"file": ("c.mp4", fh)}).json()
             assert Worker(services, pool="local", once=True, idle_exit=3, install_signals=False).run() == 0
             master = c.get(f"/api/stream/videos/{v['id']}/master.m3u8", headers=alice.headers)

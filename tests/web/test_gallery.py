@@ -199,7 +199,7 @@ def test_upload_limit_is_413(data_dir: Path, clip: Path) -> None:
     services = open_services(make_settings(data_dir, web={"max_upload": 10_000}))
     try:
         alice = account(services, "alice")
-        with TestClient(create_app(services)) as c, open(clip, "rb") as fh:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as c, open(clip, "rb") as fh:
             r = c.post("/api/gallery/uploads", headers=alice.headers, files={"file": ("c.mp4", fh)})
             assert r.status_code == 413
             r = c.post(

@@ -29,7 +29,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def _token(server: LiveServer, name: str, admin: bool = False) -> str:
-    server.cli("users", "add", name, "--password", f"pw-{name}", *(["--admin"] if admin else []))
+    server.cli("users", "add", name, "--password", f"pw-{name}-long-enough", *(["--admin"] if admin else []))
     return server.cli("users", "token", name).strip()
 
 

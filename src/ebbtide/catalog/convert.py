@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ebbtide.catalog.models import AttemptRow, FleetDecisionRow, JobRow, MediaRow, UserRow, WorkerRow
+from ebbtide.catalog.models import (
+    ApiTokenRow,
+    AttemptRow,
+    FleetDecisionRow,
+    JobRow,
+    MediaRow,
+    UserRow,
+    WorkerRow,
+)
 from ebbtide.catalog.records import (
+    ApiToken,
     Attempt,
     FleetDecision,
     Job,
@@ -18,7 +27,20 @@ from ebbtide.catalog.states import JobState, MediaState, WorkerState
 
 
 def user(r: UserRow) -> User:
-    return User(id=r.id, name=r.name, is_admin=bool(r.is_admin), created_at=r.created_at)
+    return User(
+        id=r.id, name=r.name, is_admin=bool(r.is_admin), created_at=r.created_at, disabled=bool(r.disabled)
+    )
+
+
+def api_token(r: ApiTokenRow) -> ApiToken:
+    return ApiToken(
+        id=r.id,
+        user_id=r.user_id,
+        label=r.label,
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        revoked_at=r.revoked_at if r.revoked else None,
+    )
 
 
 def rendition_to_json(r: Rendition) -> dict[str, Any]:

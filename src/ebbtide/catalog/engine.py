@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from ebbtide.errors import ConfigError
+from ebbtide.fsperm import private_file
 
 BUSY_TIMEOUT_S = 30.0
 READ_ONLY = "ebbtide_read_only"  # execution option: a plain deferred BEGIN on SQLite
@@ -65,7 +66,7 @@ def make_engine(url: URL) -> Engine:
             url, poolclass=StaticPool, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}
         )
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before SQLite creates it (its -wal and -shm files copy the mode)
         engine = create_engine(
             url,
             pool_size=8,

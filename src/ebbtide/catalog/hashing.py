@@ -13,6 +13,8 @@ import os
 import secrets
 
 TOKEN_PREFIX = "ebt_"
+SESSION_PREFIX = "ebs_"
+PASSWORD_MIN_LENGTH = 10  # the default policy; web.password_min_length may raise it
 _N, _R, _P = 2**14, 8, 1
 
 
@@ -41,3 +43,16 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def password_problem(password: str, min_length: int = PASSWORD_MIN_LENGTH) -> str | None:
+    """Why `password` is refused by the policy, or None when it is acceptable."""
+    if len(password) < min_length:
+        return f"a password needs at least {min_length} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in password):
+        return "a password must not contain control characters"
+    return None
+
+
+def new_session_secret() -> str:
+    return SESSION_PREFIX + secrets.token_urlsafe(32)

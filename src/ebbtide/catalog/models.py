@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,6 +54,12 @@ class UserRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Double)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # OIDC identity: (issuer, sub) is the key, never the editable username claim
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc_identity"),)
 
 
 class ApiTokenRow(Base):
@@ -65,6 +72,18 @@ class ApiTokenRow(Base):
     created_at: Mapped[float] = mapped_column(Double)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked_at: Mapped[float | None] = mapped_column(Double)
+    expires_at: Mapped[float | None] = mapped_column(Double)
+
+
+class SessionRow(Base):
+    """A browser login; the cookie holds the secret, the row its sha256. Deleting the row logs out."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie value
+    user_id: Mapped[str] = mapped_column(String(ID), ForeignKey("users.id"), index=True)
+    created_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
 
 
 class MediaRow(Base):

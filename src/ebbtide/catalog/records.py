@@ -14,6 +14,22 @@ class User:
     name: str
     is_admin: bool
     created_at: float
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token as listed: never its secret, which is shown once at creation."""
+
+    id: str
+    user_id: str
+    label: str
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+
+    def active(self, now: float) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ebbtide.catalog import convert
@@ -35,6 +35,7 @@ from ebbtide.catalog.states import (
     check_media,
 )
 from ebbtide.errors import EbbtideError
+from ebbtide.safetext import has_control_chars
 from ebbtide.storage.base import validate_key, validate_prefix
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,19 @@ class MediaPart(SqlCore):
         title = title.strip()
         if not title or len(title) > 300:
             raise EbbtideError("a title must have 1-300 characters", hint="give the video a short title")
+        if has_control_chars(title):
+            raise EbbtideError("a title must not contain control characters", hint="use plain text")
         return title
+
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        """(bytes, videos) the owner's uploads take, for quotas."""
+        with self._ro() as s:
+            total, count = s.execute(
+                select(func.coalesce(func.sum(MediaRow.size_bytes), 0), func.count(MediaRow.id)).where(
+                    MediaRow.owner_id == owner_id
+                )
+            ).one()
+        return int(total), int(count)
 
     def get_media(self, media_id: str, owner_id: str | None = None) -> Media:
         with self._ro() as s:

@@ -147,7 +147,9 @@ def _start_web(services: Services) -> Any:
     console.print(f"web app: [bold]{public_base_url(services.settings)}[/]")
     name, password = _owner(services.catalog, None)
     if password:
-        console.print(f"login: [bold]{name}[/] / [bold]{password}[/] (shown once; keep it)")
+        from ebbtide.cli.reveal import reveal_password
+
+        reveal_password(name, password, services.settings.data_path)
     else:
         console.print(f"login: [bold]{name}[/] (password set earlier)")
     return server
@@ -200,7 +202,9 @@ def submit(
     try:
         name, password = _owner(services.catalog, owner)
         if password:
-            console.print(f"created user [bold]{name}[/], password [bold]{password}[/] (shown once)")
+            from ebbtide.cli.reveal import reveal_password
+
+            reveal_password(name, password, services.settings.data_path)
         user = services.catalog.find_user(name)
         assert user is not None
         ids = []

@@ -1,8 +1,13 @@
-"""`ebbtide serve` and `ebbtide users add|token|list`: the web app and its accounts."""
+"""`ebbtide serve` and `ebbtide users …`: the web app and its accounts.
+
+`users passwd` is also how a lost admin password is reset: whoever can run the CLI against the
+catalog is trusted already. Secrets (generated passwords, tokens) go to the terminal only.
+"""
 
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +15,9 @@ import typer
 from rich.table import Table
 
 from ebbtide.catalog.base import Catalog
+from ebbtide.catalog.records import User
 from ebbtide.cli.context import config_path, console, settings
+from ebbtide.config import parse_duration
 from ebbtide.errors import EbbtideError, NotFound
 
 users_app = typer.Typer(help="Accounts for the web app and its API tokens.", no_args_is_help=True)
@@ -105,7 +112,9 @@ def users_add(
             raise EbbtideError(f"user {name!r} already exists", hint=f"ebbtide users token {name}")
         generated = password is None
         pw = password or secrets.token_urlsafe(12)
-        user = catalog.create_user(name, password=pw, is_admin=admin)
+        user = catalog.create_user(
+            name, password=pw, is_admin=admin, min_password_length=settings().web.password_min_length
+        )
         console.print(f"created user [bold]{user.name}[/]{' (admin)' if admin else ''}")
         if generated:
             console.print(f"password: [bold]{pw}[/]  (shown once)")
@@ -113,19 +122,100 @@ def users_add(
         catalog.close()
 
 
+def _user(catalog: Catalog, name: str) -> User:
+    user = catalog.find_user(name)
+    if user is None:
+        raise NotFound(f"no user {name!r}", hint="see `ebbtide users list`")
+    return user
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else ""
+
+
 @users_app.command("token")
 def users_token(
     name: Annotated[str, typer.Argument(help="login name")],
     label: Annotated[str, typer.Option(help="what the token is for")] = "cli",
+    expires: Annotated[
+        str | None, typer.Option(help="lifetime such as 30d or 12h (default: until revoked)")
+    ] = None,
 ) -> None:
     """Create an API token (Authorization: Bearer ebt_…); printed once, only its hash is stored."""
+    try:
+        lifetime = parse_duration(expires) if expires else None
+    except ValueError as e:
+        raise EbbtideError(str(e), hint="e.g. --expires 30d") from None
     catalog = _catalog()
     try:
-        user = catalog.find_user(name)
-        if user is None:
-            raise NotFound(f"no user {name!r}", hint=f"ebbtide users add {name}")
-        token = catalog.create_token(user.id, label=label)
+        user = _user(catalog, name)
+        expires_at = time.time() + lifetime if lifetime else None
+        token = catalog.create_token(user.id, label=label, expires_at=expires_at)
         console.print(token, soft_wrap=True)
+    finally:
+        catalog.close()
+
+
+@users_app.command("tokens")
+def users_tokens(name: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """A user's API tokens: id, label, created, expiry and whether each still works."""
+    catalog = _catalog()
+    try:
+        user = _user(catalog, name)
+        table = Table("id", "label", "created", "expires", "state", title=f"tokens of {user.name}")
+        now = time.time()
+        for t in catalog.list_tokens(user.id):
+            state = "revoked" if t.revoked_at else ("active" if t.active(now) else "expired")
+            table.add_row(t.id, t.label, _when(t.created_at), _when(t.expires_at) or "never", state)
+        console.print(table)
+    finally:
+        catalog.close()
+
+
+@users_app.command("revoke")
+def users_revoke(
+    token_id: Annotated[str, typer.Argument(help="token id from `ebbtide users tokens NAME`")],
+) -> None:
+    """Revoke one API token at once, by its id."""
+    catalog = _catalog()
+    try:
+        t = catalog.revoke_token_id(token_id)
+        console.print(f"revoked token [bold]{t.id}[/] ({t.label or 'no label'})")
+    finally:
+        catalog.close()
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="login name (also resets a lost admin password)")],
+    password: Annotated[
+        str | None, typer.Option(help="new password (default: generated and printed once)")
+    ] = None,
+) -> None:
+    """Set a new password; every browser session of the user ends."""
+    catalog = _catalog()
+    try:
+        user = _user(catalog, name)
+        pw = password or secrets.token_urlsafe(12)
+        catalog.set_password(user.id, pw, min_password_length=settings().web.password_min_length)
+        console.print(f"password of [bold]{user.name}[/] changed; their sessions ended")
+        if password is None:
+            console.print(f"password: [bold]{pw}[/]  (shown once)")
+    finally:
+        catalog.close()
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="login name")],
+    enable: Annotated[bool, typer.Option("--enable", help="enable the user again")] = False,
+) -> None:
+    """Lock a user out: login refused, sessions ended, tokens refused while disabled."""
+    catalog = _catalog()
+    try:
+        user = _user(catalog, name)
+        catalog.set_disabled(user.id, not enable)
+        console.print(f"user [bold]{user.name}[/] {'enabled' if enable else 'disabled'}")
     finally:
         catalog.close()
 
@@ -135,9 +225,9 @@ def users_list() -> None:
     """Every user, and who is an admin."""
     catalog = _catalog()
     try:
-        table = Table("name", "admin", "id")
+        table = Table("name", "admin", "disabled", "id")
         for u in catalog.list_users():
-            table.add_row(u.name, "yes" if u.is_admin else "", u.id)
+            table.add_row(u.name, "yes" if u.is_admin else "", "yes" if u.disabled else "", u.id)
         console.print(table)
     finally:
         catalog.close()

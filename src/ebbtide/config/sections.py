@@ -207,7 +207,9 @@ class FleetConfig(Section):
 class OidcConfig(Section):
     jwks_url: str
     issuer: str | None = None
-    audience: str | None = None
+    audience: str = Field(
+        min_length=1, description="required: the client id tokens must name in aud (or client_id)"
+    )
     admin_group: str | None = None
 
 
@@ -227,6 +229,34 @@ class WebConfig(Section):
         description="hand local-store files to a fronting nginx via X-Accel-Redirect under this internal "
         "location, e.g. /_ebbtide_files/ (see `ebbtide nginx-conf`)",
     )
+    allowed_hosts: tuple[str, ...] = Field(
+        (), description="Host names the app answers to; empty: loopback, web.host and public_url; '*': any"
+    )
+    docs: Literal["admin", "public", "off"] = Field(
+        "admin", description="who may open /docs and /openapi.json"
+    )
+    metrics_token: str | None = Field(None, description="when set, /metrics wants Authorization: Bearer <it>")
+    body_timeout: Duration = Field(
+        30.0, gt=0, description="a request body that stalls this long is cut off (408)"
+    )
+    session_ttl: Duration = Field(14 * 86400.0, gt=0, description="how long a login cookie lasts")
+    password_min_length: int = Field(10, ge=8, le=1000, description="shortest password accepted")
+    login_max_failures: int = Field(
+        5, ge=1, description="failed logins per account in login_window before 429"
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="failed logins per client address in login_window before 429"
+    )
+    login_window: Duration = Field(300.0, gt=0, description="the window (and lockout) of the login throttle")
+    max_form_fields: int = Field(16, ge=1, description="text fields a direct upload may carry")
+    max_form_field_size: Size = Field(64 * 1024, description="bytes of one text field of a direct upload")
+    upload_ttl: Duration = Field(
+        86400.0, gt=0, description="signed and multipart uploads never completed are swept after this"
+    )
+    quota_bytes: Size | None = Field(
+        None, description="per-user limit on stored uploads (bytes); none: no limit"
+    )
+    quota_videos: int | None = Field(None, ge=1, description="per-user limit on videos; none: no limit")
 
 
 class AwsConfig(Section):

@@ -24,6 +24,7 @@ from ebbtide.config.sections import (
     default_local_max,
 )
 from ebbtide.errors import ConfigError
+from ebbtide.fsperm import private_dir
 
 ENV_CONFIG = "EBBTIDE_CONFIG"
 ENV_PREFIX = "EBBTIDE_"
@@ -110,7 +111,7 @@ def _fill_defaults(s: Settings) -> Settings:
 def _persisted_secret(path: Path) -> str:
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     token = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.fsperm import private_file
 from ebbtide.queue.base import (
     BadMessage,
     DeadLetter,
@@ -96,7 +97,7 @@ class SqliteQueue:
         busy_timeout_ms: int = 30_000,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600: message bodies name users' media
         self.name = name
         self.max_receives = max_receives
         self.clock = clock

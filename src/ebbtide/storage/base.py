@@ -97,3 +97,13 @@ class MultipartUploads(Protocol):
         ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class UploadSweeper(Protocol):
+    """Removes what abandoned browser uploads leave: never-completed multipart uploads and objects
+    under an inbox prefix, both older than a cut-off (epoch seconds). Both backends implement it."""
+
+    def sweep_uploads(self, prefix: str, older_than: float) -> int:
+        """Returns how many uploads and objects were removed."""
+        ...

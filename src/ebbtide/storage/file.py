@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import ConfigError, InvalidKey, NotFound, disk_full
+from ebbtide.fsperm import FILE_MODE, private_dir
 from ebbtide.storage import signing
 from ebbtide.storage.base import ObjectInfo, validate_prefix
 from ebbtide.storage.keys import UploadError, folder_files, object_key, relative_key
@@ -48,8 +49,7 @@ class FileStore:
     ):
         if not secret:
             raise ConfigError("store.secret is empty", hint="the file store signs its URLs; set store.secret")
-        self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root).expanduser().resolve())
         self.secret = secret
         self.url_base = url_base.rstrip("/") if url_base else None
         self.clock = clock
@@ -95,7 +95,7 @@ class FileStore:
             )
         tmp = dest.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            with open(tmp, "wb") as f:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as f:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
@@ -305,6 +305,55 @@ class FileStore:
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         shutil.rmtree(self._upload_for(object_key(key), upload_id), ignore_errors=True)
+
+    def upload_bytes(self, upload_id: str) -> int:
+        """Bytes of the parts received so far (the web app caps a multipart upload's total)."""
+        folder = self._upload_folder(upload_id)
+        return sum(p.stat().st_size for p in folder.iterdir() if p.name.isdigit())
+
+    # -- sweeping --------------------------------------------------------------------------------
+
+    def sweep_uploads(self, prefix: str, older_than: float) -> int:
+        """Multipart uploads last touched before the cut-off (their parts too), then objects under
+        `prefix` last written before it. Uploads for other prefixes are left alone."""
+        validate_prefix(prefix)
+        removed = 0
+        uploads = self.root / UPLOADS
+        if uploads.is_dir():
+            for folder in uploads.iterdir():
+                meta = folder / _META
+                try:
+                    key = json.loads(meta.read_text()).get("key", "")
+                    newest = max(p.stat().st_mtime for p in folder.iterdir())
+                except (OSError, ValueError):
+                    key, newest = prefix, 0.0  # a half-written upload folder: sweep it by age
+                    with contextlib.suppress(OSError):
+                        newest = folder.stat().st_mtime
+                if str(key).startswith(prefix) and newest < older_than:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+        for info in self.list(prefix):
+            path = self._resolve(info.key)
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < older_than:
+                    self.delete(info.key)
+                    removed += 1
+        if removed:
+            log.info("abandoned uploads swept", extra={"prefix": prefix, "removed": removed})
+        return removed
+
+    def remove_stale_temp(self, older_than: float) -> int:
+        """Temp files of writes that a killed process never finished (never listed, never served)."""
+        removed = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(TEMP_PREFIX):
+                    path = Path(dirpath) / name
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.stat().st_mtime < older_than:
+                            path.unlink()
+                            removed += 1
+        return removed
 
 
 def _part_number(n: int) -> int:

@@ -233,6 +233,38 @@ class S3Store:
         with _errors(self._what(key)):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._full(key), UploadId=upload_id)
 
+    # -- sweeping abandoned uploads ---------------------------------------------------------------
+
+    def sweep_uploads(self, prefix: str, older_than: float) -> int:
+        """AbortMultipartUpload for uploads under `prefix` started before the cut-off, then delete
+        the objects there last written before it (a bucket lifecycle rule is the backstop)."""
+        validate_prefix(prefix)
+        full = self.prefix + prefix
+        removed = 0
+        with _errors(self._what(prefix)):
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
+                for up in page.get("Uploads", []):
+                    if up["Initiated"].timestamp() < older_than:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=up["Key"], UploadId=up["UploadId"]
+                        )
+                        removed += 1
+            stale = []
+            objects = self.client.get_paginator("list_objects_v2")
+            for page in objects.paginate(Bucket=self.bucket, Prefix=full):
+                stale += [
+                    o["Key"] for o in page.get("Contents", []) if o["LastModified"].timestamp() < older_than
+                ]
+            for start in range(0, len(stale), DELETE_BATCH):
+                batch = [{"Key": k} for k in stale[start : start + DELETE_BATCH]]
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        removed += len(stale)
+        if removed:
+            log.info("abandoned uploads swept", extra={"prefix": prefix, "removed": removed})
+        return removed
+
 
 class _Counting:
     """A read-only stream wrapper that counts bytes and fills each read.

@@ -15,11 +15,15 @@ from fastapi.staticfiles import StaticFiles
 
 from ebbtide.errors import ConfigError
 from ebbtide.services import Services
-from ebbtide.web import auth, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web import auth, docs, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web.guards import Guards, page_csp
 from ebbtide.web.headers import DefaultHeaders
 from ebbtide.web.history import History
+from ebbtide.web.hosts import allowed_hosts
 from ebbtide.web.oidc import OidcVerifier
 from ebbtide.web.pages import HERE
+from ebbtide.web.sweeper import Sweeper
+from ebbtide.web.throttle import LoginThrottle
 
 ALL_PARTS = frozenset({"gallery", "stream", "fleet", "pages"})
 
@@ -35,21 +39,28 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     if not services.settings.web.session_secret:
         raise ConfigError("web.session_secret is empty", hint="set web.session_secret in ebbtide.yaml")
     history = History(services, interval=services.settings.fleet.interval)
+    sweeper = Sweeper(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if "fleet" in chosen:
             history.start()
+        if "gallery" in chosen:
+            sweeper.start()
         try:
             yield
         finally:
             history.stop()
+            sweeper.stop()
 
     app = FastAPI(
         title="ebbtide",
         version="0.1.0",
         summary="Uploads, HLS streaming and the worker fleet",
         lifespan=lifespan,
+        docs_url=None,  # served by web/docs.py from vendored assets, to admins by default
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = services
     app.state.parts = frozenset(chosen)
@@ -57,12 +68,24 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     app.state.metrics = metrics.registry_for(services)
     oidc = services.settings.web.oidc
     app.state.oidc = OidcVerifier(oidc) if oidc else None
+    web = services.settings.web
+    app.state.allowed_hosts = allowed_hosts(web)
+    app.state.login_throttle = LoginThrottle(
+        web.login_max_failures, web.login_max_failures_per_address, web.login_window
+    )
     errors.install(app)
+    app.add_middleware(
+        Guards,
+        allowed=app.state.allowed_hosts,
+        body_timeout=web.body_timeout,
+        csp=page_csp(services.settings),
+    )
 
     app.add_middleware(DefaultHeaders)
 
     app.include_router(health.router)
     app.include_router(auth.api_router)
+    app.include_router(docs.router)
     if "gallery" in chosen:
         app.include_router(gallery.router)
     if "stream" in chosen:

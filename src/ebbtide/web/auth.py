@@ -13,18 +13,18 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel
 
 from ebbtide.catalog.records import User
-from ebbtide.errors import EbbtideError, NotFound
+from ebbtide.errors import EbbtideError
+from ebbtide.safetext import has_control_chars
 from ebbtide.services import Services, public_base_url
 from ebbtide.web.deps import get_services
+from ebbtide.web.hosts import host_allowed
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "ebbtide_session"
-SESSION_MAX_AGE = 14 * 24 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -40,23 +40,19 @@ class CrossOrigin(EbbtideError):
     """A cookie-authenticated write from another origin (403)."""
 
 
-def _serializer(services: Services) -> URLSafeTimedSerializer:
-    secret = services.settings.web.session_secret or ""
-    return URLSafeTimedSerializer(secret, salt="ebbtide-session")
+class TooManyAttempts(EbbtideError):
+    """Login throttled (429); `retry_after` seconds go into the Retry-After header."""
 
-
-def make_session(services: Services, user: User) -> str:
-    return _serializer(services).dumps({"u": user.id})
+    def __init__(self, message: str, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 def session_user(services: Services, cookie: str | None) -> User | None:
-    if not cookie:
+    """The user of a live server-side session; logout, password change and disable end it."""
+    if not cookie or len(cookie) > 200:
         return None
-    try:
-        data = _serializer(services).loads(cookie, max_age=SESSION_MAX_AGE)
-        return services.catalog.get_user(str(data["u"]))
-    except (BadSignature, NotFound, KeyError, TypeError):
-        return None
+    return services.catalog.user_for_session(cookie)
 
 
 def _origin_of(url: str) -> str:
@@ -69,6 +65,9 @@ def same_origin(request: Request, services: Services) -> bool:
     claimed = request.headers.get("origin") or request.headers.get("referer")
     if not claimed or claimed == "null":
         return False
+    parsed = urlparse(claimed)
+    if not host_allowed(parsed.netloc, request.app.state.allowed_hosts):
+        return False
     allowed = {_origin_of(str(request.base_url)), _origin_of(public_base_url(services.settings))}
     return _origin_of(claimed) in allowed
 
@@ -80,7 +79,7 @@ def bearer_user(request: Request, services: Services) -> User | None:
     if scheme.lower() != "bearer" or not token:
         return None
     if token.startswith("ebt_"):
-        return services.catalog.user_for_token(token)
+        return services.catalog.user_for_token(token) if not has_control_chars(token) else None
     verifier = request.app.state.oidc
     if verifier is not None and token.count(".") == 2:
         user: User | None = verifier.user_for(services.catalog, token)
@@ -140,6 +139,10 @@ def me(user: CurrentUser) -> Me:
 page_router = APIRouter(include_in_schema=False)
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 @page_router.post("/login")
 def login(
     request: Request,
@@ -150,28 +153,45 @@ def login(
 ) -> Response:
     if not same_origin(request, services):
         raise CrossOrigin("log in from the ebbtide login page", hint="the Origin header did not match")
-    user = services.catalog.check_password(username, password) if username and password else None
+    address = client_address(request)
+    shown = username[:80].encode("unicode_escape").decode("ascii")  # control characters stay visible
+    throttle = request.app.state.login_throttle
+    wait = throttle.retry_after(username, address)
+    if wait is not None:
+        log.warning("login throttled", extra={"user": shown, "client": address, "retry_after": wait})
+        raise TooManyAttempts(
+            "too many failed logins", retry_after=wait, hint=f"try again in {wait} seconds"
+        )
+    valid = bool(username and password) and not has_control_chars(username)
+    user = services.catalog.check_password(username, password) if valid else None
     if user is None:
-        log.info("login refused", extra={"user": username[:80]})
+        throttle.failed(username, address)
+        log.warning("login failed", extra={"user": shown, "client": address})
         return RedirectResponse("/login?error=1", status_code=303)
+    throttle.succeeded(username)
+    ttl = services.settings.web.session_ttl
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
-        make_session(services, user),
-        max_age=SESSION_MAX_AGE,
+        services.catalog.create_session(user.id, ttl),
+        max_age=int(ttl),
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
     )
-    log.info("login", extra={"user": user.name})
+    log.info("login succeeded", extra={"user": user.name, "client": address})
     return resp
 
 
 @page_router.post("/logout")
 def logout(request: Request, services: ServicesDep) -> Response:
+    """Ends the server-side session, so a copied cookie stops working too."""
     if not same_origin(request, services):
         raise CrossOrigin("log out from the ebbtide pages", hint="the Origin header did not match")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and len(cookie) <= 200:
+        services.catalog.end_session(cookie)
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE)
     return resp

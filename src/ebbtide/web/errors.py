@@ -10,6 +10,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 
 from ebbtide.errors import (
     BackendUnavailable,
@@ -20,8 +21,8 @@ from ebbtide.errors import (
     StorageFull,
     disk_full,
 )
-from ebbtide.web.auth import CrossOrigin, Forbidden, Unauthorized
-from ebbtide.web.uploads import TooLarge, UploadError
+from ebbtide.web.auth import CrossOrigin, Forbidden, TooManyAttempts, Unauthorized
+from ebbtide.web.uploads import BodyTimeout, OverQuota, TooLarge, UploadError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,11 @@ def status_for(exc: EbbtideError) -> int:
         (SignatureError, 403),
         (NotFound, 404),
         (InvalidKey, 404),  # a bad key names nothing we have
+        (BodyTimeout, 408),
         (IllegalTransition, 409),
         (TooLarge, 413),
+        (OverQuota, 413),
+        (TooManyAttempts, 429),
         (MediaError, 422),
         (UploadError, 400),
         (StoreUploadError, 400),
@@ -66,8 +70,10 @@ def install(app: FastAPI) -> None:
         code = status_for(exc)
         if code == 401 and _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        headers: dict[str, str] = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
         body: dict[str, object] = {"error": exc.message, "hint": exc.hint}
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, BackendUnavailable):
             headers = {"Retry-After": "5"}
             body["part"] = exc.part
@@ -82,6 +88,15 @@ def install(app: FastAPI) -> None:
             raise exc  # anything else stays a 500 (and a logged traceback)
         log.error("request failed: disk full", extra={"path": request.url.path})
         return JSONResponse({"error": full.message, "hint": full.hint}, status_code=507)
+
+    @app.exception_handler(DataError)
+    async def _bad_data(request: Request, exc: DataError) -> Response:
+        # a value the database refuses (NUL in text on PostgreSQL, out of range) is the caller's fault
+        log.info("database refused a value", extra={"path": request.url.path})
+        return JSONResponse(
+            {"error": "the request holds a value that cannot be stored", "hint": "remove control characters"},
+            status_code=400,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -7,6 +7,7 @@ identifies as another user gets 404 for keys under someone else's `users/<id>/` 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 from urllib.parse import quote
@@ -15,14 +16,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from ebbtide.errors import NotFound
+from ebbtide.errors import IllegalTransition, NotFound
 from ebbtide.services import Services
+from ebbtide.storage.file import UPLOADS
 from ebbtide.storage.signing import content_disposition
 from ebbtide.web.auth import SESSION_COOKIE, ServicesDep, bearer_user, session_user
 from ebbtide.web.conditional import etag_for, last_modified, not_modified, signed_cache_control
 from ebbtide.web.gallery import tmp_dir
 from ebbtide.web.playlists import content_type_for
-from ebbtide.web.uploads import receive_raw
+from ebbtide.web.uploads import TooLarge, receive_raw
+from ebbtide.worker.intake import INBOX
 
 router = APIRouter(tags=["files"])
 
@@ -42,7 +45,7 @@ def _file_store(services: Services) -> Any:
 
 def _check_owner(request: Request, services: Services, key: str) -> None:
     """Someone signed in as user A asking for user B's object gets 404, as for B's video."""
-    if not key.startswith("users/"):
+    if not key.startswith(("users/", INBOX)):
         return
     owner = key.split("/", 2)[1] if key.count("/") >= 2 else ""
     try:
@@ -97,12 +100,34 @@ def get_file(key: str, request: Request, services: ServicesDep) -> Response:
     return BigChunkFileResponse(path, media_type=content_type_for(key), headers=headers, stat_result=st)
 
 
+def _put_limit(services: Services, store: Any, key: str) -> int:
+    """What this PUT may still add: a multipart part gets what the upload's other parts left of
+    web.max_upload; an inbox key whose upload was completed takes nothing more."""
+    limit: int = services.settings.web.max_upload
+    parts = key.split("/")
+    if key.startswith(UPLOADS + "/") and len(parts) == 3 and parts[2].isdigit():
+        others = store.upload_bytes(parts[1])
+        with contextlib.suppress(OSError):
+            others -= (store.root / UPLOADS / parts[1] / str(int(parts[2]))).stat().st_size  # a re-sent part
+        if others >= limit:
+            raise TooLarge(f"the upload's parts already add up to the limit of {limit} bytes")
+        return limit - others
+    if key.startswith(INBOX) and len(parts) == 4:
+        try:
+            services.catalog.get_media(parts[2])
+        except NotFound:
+            return limit
+        raise IllegalTransition("this upload was completed; its object can no longer change")
+    return limit
+
+
 @router.put("/files/{key:path}", responses={200: {"description": "stored; ETag header holds its md5"}})
 async def put_file(key: str, request: Request, services: ServicesDep) -> Response:
     store = _file_store(services)
     store.verify("PUT", key, dict(request.query_params))
     _check_owner(request, services, key)
-    got = await receive_raw(request.stream(), tmp_dir(services), services.settings.web.max_upload)
+    limit = await run_in_threadpool(_put_limit, services, store, key)
+    got = await receive_raw(request.stream(), tmp_dir(services), limit)
     try:
 
         def _store() -> str:

@@ -3,6 +3,13 @@
 Two ways in, both probed as a video BEFORE anything is queued (a non-video gets 422 and leaves no
 object behind): a direct multipart POST streamed to disk in chunks, or a signed PUT straight to
 the store (in parts for big files) followed by `complete`.
+
+Signed uploads land in an inbox key (`inbox/<user>/<media>/upload`). `complete` downloads it once,
+checks the size and quota, probes that local copy and stores exactly those bytes under the media's
+`source/original`, a key no signed URL names: a PUT replayed after `complete` cannot swap what the
+worker transcodes. Every upload is stored under that neutral name, so a user's file name never
+picks ffmpeg's demuxer. Inbox objects and multipart uploads never completed are swept after
+`web.upload_ttl` (web/sweeper.py).
 """
 
 from __future__ import annotations
@@ -24,16 +31,15 @@ from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.services import Services
 from ebbtide.storage.base import MultipartUploads, validate_key
 from ebbtide.web.auth import CurrentUser, ServicesDep
-from ebbtide.web.playlists import content_type_for
 from ebbtide.web.signed import thumbnail_url
-from ebbtide.web.uploads import ReceivedFile, receive_multipart, safe_filename
+from ebbtide.web.uploads import ReceivedFile, receive_multipart
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/gallery", tags=["gallery"])
 
 MediaId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-_SOURCE = r"^users/{uid}/media/([0-9a-f]{{32}})/source/[A-Za-z0-9._-]+$"
+_INBOX = r"^inbox/{uid}/([0-9a-f]{{32}})/upload$"
 
 
 class RenditionOut(BaseModel):
@@ -150,14 +156,43 @@ def _title(title: str | None, filename: str) -> str:
     return t or Path(filename).stem[:200] or "untitled"
 
 
+def check_quota(services: Services, user: User, size: int) -> None:
+    """OverQuota when `size` more bytes (one more video) would pass web.quota_bytes / quota_videos."""
+    from ebbtide.web.uploads import OverQuota
+
+    web = services.settings.web
+    if web.quota_bytes is None and web.quota_videos is None:
+        return
+    used, videos = services.catalog.usage(user.id)
+    if web.quota_videos is not None and videos + 1 > web.quota_videos:
+        raise OverQuota(
+            f"you have {videos} videos, the limit is {web.quota_videos}", hint="delete a video first"
+        )
+    if web.quota_bytes is not None and used + size > web.quota_bytes:
+        raise OverQuota(
+            f"this upload needs {size} bytes; {max(0, web.quota_bytes - used)} of your "
+            f"{web.quota_bytes} are left",
+            hint="delete a video first",
+        )
+
+
+def _check_size(services: Services, size: int) -> None:
+    from ebbtide.web.uploads import TooLarge
+
+    limit = services.settings.web.max_upload
+    if size > limit:
+        raise TooLarge(f"the upload is larger than the limit of {limit} bytes", hint="raise web.max_upload")
+
+
 def _accept_received(services: Services, user: User, got: ReceivedFile) -> Media:
     """Probe the spooled file, then store, record and queue it. Runs in a worker thread."""
     from ebbtide.worker import intake
 
+    check_quota(services, user, got.size)
     info = _probe_or_422(got.path, got.filename)
     media_id = intake.new_id()
-    key = intake.source_key(user.id, media_id, got.filename)
-    services.store.put_file(key, got.path, content_type_for(got.filename))
+    key = intake.source_key(user.id, media_id, intake.NEUTRAL_SOURCE)
+    services.store.put_file(key, got.path, "application/octet-stream")
     media = intake.submit_uploaded(
         services,
         user.id,
@@ -192,14 +227,21 @@ _UPLOAD_BODY = {
 @router.post("/uploads", status_code=201, response_model=VideoOut, openapi_extra=_UPLOAD_BODY)
 async def upload(request: Request, user: CurrentUser, services: ServicesDep) -> VideoOut:
     """Direct upload: the body is parsed as it streams and written to a temp file, never held whole."""
-    limit = services.settings.web.max_upload
+    web = services.settings.web
+    limit = web.max_upload
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 1024 * 1024:
         from ebbtide.web.uploads import TooLarge
 
         raise TooLarge(f"the upload is larger than the limit of {limit} bytes", hint="raise web.max_upload")
+    await run_in_threadpool(check_quota, services, user, 0)  # out of videos: refuse before the body
     got = await receive_multipart(
-        request.headers.get("content-type", ""), request.stream(), tmp_dir(services), limit
+        request.headers.get("content-type", ""),
+        request.stream(),
+        tmp_dir(services),
+        limit,
+        max_fields=web.max_form_fields,
+        max_field_size=web.max_form_field_size,
     )
     try:
         media = await run_in_threadpool(_accept_received, services, user, got)
@@ -218,9 +260,9 @@ def sign_upload(body: SignIn, user: CurrentUser, services: ServicesDep) -> SignO
         from ebbtide.web.uploads import TooLarge
 
         raise TooLarge(f"{body.size} bytes is above the upload limit of {limit}", hint="raise web.max_upload")
-    name = safe_filename(body.filename)
-    key = intake.source_key(user.id, intake.new_id(), name)
-    ctype = content_type_for(name)
+    check_quota(services, user, body.size)
+    key = intake.inbox_key(user.id, intake.new_id())
+    ctype = "application/octet-stream"
     cfg = services.settings.store
     store = services.store
     if body.size > cfg.multipart_threshold and isinstance(store, MultipartUploads):
@@ -235,27 +277,27 @@ def sign_upload(body: SignIn, user: CurrentUser, services: ServicesDep) -> SignO
     return SignOut(key=key, url=store.signed_put_url(key, cfg.signed_url_ttl, content_type=ctype))
 
 
-def _own_source_key(user: User, key: str) -> str:
+def _own_inbox_key(user: User, key: str) -> str:
     try:
         validate_key(key)
     except EbbtideError:
         raise NotFound("no such upload") from None
-    if not re.match(_SOURCE.format(uid=re.escape(user.id)), key):
+    if not re.match(_INBOX.format(uid=re.escape(user.id)), key):
         raise NotFound("no such upload", hint="complete the key that /uploads/sign gave you")
     return key
 
 
 @router.post("/uploads/complete", status_code=201, response_model=VideoOut)
 def complete_upload(body: CompleteIn, user: CurrentUser, services: ServicesDep) -> VideoOut:
-    """After the signed PUT(s): assemble parts, probe, then queue — or delete the object and 422."""
-    from ebbtide.media.errors import MediaError
+    """After the signed PUT(s): assemble parts, check size and quota, probe, copy to the immutable
+    source key, then queue — or delete the upload and answer 413/422."""
     from ebbtide.worker import intake
 
-    key = _own_source_key(user, body.key)
-    media_id = key.split("/")[3]
+    key = _own_inbox_key(user, body.key)
+    media_id = key.split("/")[2]
     try:
         services.catalog.get_media(media_id)
-        raise EbbtideError(f"upload {key} was already completed", hint="each upload is completed once")
+        raise EbbtideError("this upload was already completed", hint="each upload is completed once")
     except NotFound:
         pass
     store = services.store
@@ -265,26 +307,31 @@ def complete_upload(body: CompleteIn, user: CurrentUser, services: ServicesDep) 
         parts = sorted((p.part_number, p.etag.strip('"')) for p in body.parts)
         store.complete_multipart(key, body.upload_id, parts)
     if not store.exists(key):
-        raise NotFound(f"nothing was uploaded to {key}", hint="PUT the file to the signed URL first")
-    filename = key.rsplit("/", 1)[-1]
+        raise NotFound("nothing was uploaded for this key", hint="PUT the file to the signed URL first")
     with tempfile.TemporaryDirectory(dir=tmp_dir(services)) as d:
-        local = Path(d) / filename
-        store.get_file(key, local)
-        size = local.stat().st_size
+        local = Path(d) / intake.NEUTRAL_SOURCE
         try:
-            info = _probe_or_422(local, filename)
-        except MediaError:
+            _check_size(services, store.size(key))  # before downloading: the parts' total, not each part
+            store.get_file(key, local)
+            size = local.stat().st_size
+            _check_size(services, size)
+            check_quota(services, user, size)
+            info = _probe_or_422(local, "the upload")
+        except EbbtideError:
             store.delete(key)
             raise
+        source = intake.source_key(user.id, media_id, intake.NEUTRAL_SOURCE)
+        store.put_file(source, local, "application/octet-stream")  # the bytes that were probed
+    store.delete(key)
     media = intake.submit_uploaded(
-        services, user.id, key, _title(body.title, filename), size, duration=info["duration"]
+        services, user.id, source, _title(body.title, "untitled"), size, duration=info["duration"]
     )
     return video_out(services, media)
 
 
 @router.post("/uploads/abort", status_code=204)
 def abort_upload(body: AbortIn, user: CurrentUser, services: ServicesDep) -> Response:
-    key = _own_source_key(user, body.key)
+    key = _own_inbox_key(user, body.key)
     store = services.store
     if isinstance(store, MultipartUploads):
         store.abort_multipart(key, body.upload_id)

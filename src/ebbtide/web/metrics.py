@@ -6,6 +6,7 @@ A custom collector (no counters kept in this process): what Prometheus scrapes i
 
 from __future__ import annotations
 
+import hmac
 import logging
 import statistics
 from collections import Counter
@@ -76,6 +77,21 @@ def registry_for(services: Services) -> CollectorRegistry:
     return reg
 
 
+def _check_token(request: Request, services: Services) -> None:
+    """With web.metrics_token set, the scraper must send it as a bearer token (compared in constant time)."""
+    expected = services.settings.web.metrics_token
+    if not expected:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        from ebbtide.web.auth import Unauthorized
+
+        raise Unauthorized(
+            "/metrics wants the metrics token", hint="send Authorization: Bearer <web.metrics_token>"
+        )
+
+
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 def metrics(request: Request) -> Response:
+    _check_token(request, request.app.state.services)
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

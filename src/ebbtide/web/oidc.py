@@ -1,8 +1,11 @@
 """OIDC bearer tokens (e.g. Cognito) verified against the configured JWKS URL.
 
-A verified token maps to a catalog user named after its username claim, created on first sight,
-so media ownership works the same for OIDC and local users. Admin rights come from the token's
-groups each time (never stored), so removing someone from the group takes effect at once.
+A verified token maps to the catalog user keyed on its (issuer, `sub`), created on first sight, so
+media ownership works the same for OIDC and local users. The username claim is editable at most
+providers, so it only names the account for display; two people can never share one. The audience
+is always checked (config requires it): a token minted for another app of the same provider is
+refused. Admin rights come from the token's groups each time (never stored), so removing someone
+from the group takes effect at once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ebbtide.config.sections import OidcConfig
 
 log = logging.getLogger(__name__)
 
-_NAME_CLAIMS = ("cognito:username", "preferred_username", "username", "email", "sub")
+_NAME_CLAIMS = ("cognito:username", "preferred_username", "username", "email")
 _SAFE = re.compile(r"[^A-Za-z0-9._@-]")
 
 
@@ -45,12 +48,12 @@ class OidcVerifier:
                 key.key,
                 algorithms=["RS256", "RS384", "RS512", "ES256", "ES384"],
                 issuer=self.cfg.issuer,
-                options={"verify_aud": False, "require": ["exp", "sub"]},
+                options={"verify_aud": False, "require": ["exp", "sub", "iss"]},
             )
         except (jwt.PyJWTError, jwt.PyJWKClientError) as e:
             log.info("oidc token refused", extra={"reason": type(e).__name__})
             return None
-        if self.cfg.audience and not _audience_ok(claims, self.cfg.audience):
+        if not _audience_ok(claims, self.cfg.audience):
             log.info("oidc token refused", extra={"reason": "audience"})
             return None
         return claims
@@ -60,8 +63,9 @@ class OidcVerifier:
         if claims is None:
             return None
         raw = next((str(claims[c]) for c in _NAME_CLAIMS if claims.get(c)), "")
-        name = "oidc-" + _SAFE.sub("_", raw)[:80]
-        user = catalog.find_user(name) or catalog.create_user(name, password=None, is_admin=False)
+        user = catalog.oidc_user(str(claims["iss"]), str(claims["sub"]), _SAFE.sub("_", raw)[:50])
+        if user.disabled:
+            return None
         groups = claims.get("cognito:groups") or claims.get("groups") or []
         admin = bool(self.cfg.admin_group and isinstance(groups, list) and self.cfg.admin_group in groups)
         return dataclasses.replace(user, is_admin=admin or user.is_admin)

@@ -22,7 +22,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from ebbtide.errors import EbbtideError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_MAX_FIELD = 64 * 1024
+_MAX_HEADER = 8 * 1024  # bytes of one part header (name + value)
+_MAX_PART_HEADERS = 32
 
 
 class UploadError(EbbtideError):
@@ -31,6 +32,14 @@ class UploadError(EbbtideError):
 
 class TooLarge(EbbtideError):
     """The body is above web.max_upload (413)."""
+
+
+class OverQuota(EbbtideError):
+    """The upload would take the user past web.quota_bytes or web.quota_videos (413)."""
+
+
+class BodyTimeout(EbbtideError):
+    """The request body stalled longer than web.body_timeout (408)."""
 
 
 def safe_filename(name: str | None, default: str = "upload.bin") -> str:
@@ -56,9 +65,14 @@ class ReceivedFile:
 class _Collector:
     """python-multipart callbacks: the first file part goes to disk, small text fields to a dict."""
 
-    def __init__(self, tmp_dir: Path, max_bytes: int) -> None:
+    def __init__(
+        self, tmp_dir: Path, max_bytes: int, max_fields: int = 16, max_field_size: int = 64 * 1024
+    ) -> None:
         self.tmp_dir = tmp_dir
         self.max_bytes = max_bytes
+        self.max_fields = max_fields
+        self.max_field_size = max_field_size
+        self._parts = 0
         self.fields: dict[str, str] = {}
         self.file: ReceivedFile | None = None
         self._fh: IO[bytes] | None = None
@@ -84,12 +98,25 @@ class _Collector:
 
     def _part_begin(self) -> None:
         self._headers, self._buf, self._writing = {}, bytearray(), False
+        self._parts += 1
+        # the file part plus max_fields text fields; every other part is refused, not kept
+        if self._parts > self.max_fields + 1:
+            raise UploadError(
+                f"the form has more than {self.max_fields} fields",
+                hint="send the file and a title; raise web.max_form_fields if you need more",
+            )
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._hname += data[start:end]
+        self._check_header()
 
     def _header_value(self, data: bytes, start: int, end: int) -> None:
         self._hvalue += data[start:end]
+        self._check_header()
+
+    def _check_header(self) -> None:
+        if len(self._hname) + len(self._hvalue) > _MAX_HEADER or len(self._headers) >= _MAX_PART_HEADERS:
+            raise UploadError("a form part has too many or too long headers")
 
     def _header_end(self) -> None:
         self._headers[self._hname.decode("latin-1").lower()] = self._hvalue.decode("latin-1")
@@ -125,8 +152,11 @@ class _Collector:
             self._fh.write(chunk)
         elif not self._is_file:
             self._buf += chunk
-            if len(self._buf) > _MAX_FIELD:
-                raise UploadError(f"form field {self._name!r} is too long")
+            if len(self._buf) > self.max_field_size:
+                raise UploadError(
+                    f"form field {self._name[:40]!r} is longer than {self.max_field_size} bytes",
+                    hint="raise web.max_form_field_size",
+                )
 
     def _part_end(self) -> None:
         if self._writing and self._fh is not None and self.file is not None:
@@ -146,7 +176,12 @@ class _Collector:
 
 
 async def receive_multipart(
-    content_type: str, stream: AsyncIterator[bytes], tmp_dir: Path, max_bytes: int
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    tmp_dir: Path,
+    max_bytes: int,
+    max_fields: int = 16,
+    max_field_size: int = 64 * 1024,
 ) -> ReceivedFile:
     """Parse a multipart/form-data body as it streams in; returns the (first) file part on disk."""
     ctype, params = parse_options_header(content_type or "")
@@ -157,7 +192,7 @@ async def receive_multipart(
             hint="send the video as form field 'file' (curl -F file=@clip.mp4)",
         )
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    collector = _Collector(tmp_dir, max_bytes)
+    collector = _Collector(tmp_dir, max_bytes, max_fields, max_field_size)
     parser = MultipartParser(boundary, collector.callbacks())
     try:
         async for chunk in stream:

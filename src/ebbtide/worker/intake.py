@@ -52,6 +52,17 @@ def source_key(owner_id: str, media_id: str, filename: str) -> str:
     return f"{media_prefix(owner_id, media_id)}source/{safe_filename(filename)}"
 
 
+# Uploads from strangers are stored under this neutral name: a user-chosen extension (.m3u8,
+# .ffconcat, .png) must never be what makes ffmpeg pick a demuxer.
+NEUTRAL_SOURCE = "original"
+INBOX = "inbox/"  # signed uploads land here; `complete` copies them to source/ (immutable)
+
+
+def inbox_key(owner_id: str, media_id: str) -> str:
+    """Where a signed PUT (or multipart upload) writes; never read by a worker."""
+    return f"{INBOX}{owner_id}/{media_id}/upload"
+
+
 def hls_root(owner_id: str, media_id: str) -> str:
     return f"{media_prefix(owner_id, media_id)}hls/"
 

@@ -1,0 +1,93 @@
+"""Sweeping what uploads leave behind: abandoned signed and multipart uploads, dead temp files.
+
+Each call to the upload-signing endpoint reserves an inbox key and maybe a multipart upload; a
+browser that never calls `complete` would leave them forever. A background thread removes those
+older than `web.upload_ttl` (S3: AbortMultipartUpload and delete; the bucket's lifecycle rule in
+docs/security.md is the backstop). Temp files of a killed server go at start and on every round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from ebbtide.services import Services
+from ebbtide.storage.base import UploadSweeper
+
+log = logging.getLogger(__name__)
+
+STALE_TEMP_S = 600.0  # a temp file untouched this long belongs to no live request
+
+
+def clean_temp_dir(folder: Path, older_than: float) -> int:
+    """Remove files and folders in `folder` last modified before `older_than` (epoch seconds)."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for entry in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            if entry.lstat().st_mtime >= older_than:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink()
+            removed += 1
+    return removed
+
+
+def sweep_once(services: Services, now: float | None = None) -> int:
+    from ebbtide.web.gallery import tmp_dir
+    from ebbtide.worker.intake import INBOX
+
+    now = time.time() if now is None else now
+    removed = clean_temp_dir(tmp_dir(services), now - STALE_TEMP_S)
+    store = services.store
+    if isinstance(store, UploadSweeper):
+        removed += store.sweep_uploads(INBOX, now - services.settings.web.upload_ttl)
+    return removed
+
+
+def clean_at_start(services: Services) -> int:
+    """Temp files a killed server left: the web spool folder and the file store's half-writes."""
+    now = time.time()
+    removed = sweep_once(services, now)
+    remove_stale = getattr(services.store, "remove_stale_temp", None)
+    if remove_stale is not None:
+        removed += int(remove_stale(now - STALE_TEMP_S))
+    if removed:
+        log.info("leftovers removed at start", extra={"removed": removed})
+    return removed
+
+
+class Sweeper:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.interval = min(3600.0, max(60.0, services.settings.web.upload_ttl / 4))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            try:
+                clean_at_start(self.services) if first else sweep_once(self.services)
+            except Exception as e:  # a store outage must not end the thread; next round retries
+                log.warning("upload sweep failed", extra={"error": str(e)})
+            first = False
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="upload-sweeper", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
