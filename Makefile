@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck bench clean install services browser
+.PHONY: up test lint typecheck bench clean install services browser smoke
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) browser services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# A plain `pip install` (no extras) into a fresh venv must serve; also part of `make test`.
+smoke: $(STAMP)
+	$(BIN)/pytest -n 0 tests/packaging
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
