@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck bench clean install services browser
+.PHONY: up test lint typecheck bench clean install services browser smoke docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,14 @@ test: $(STAMP) browser services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# A plain `pip install` (no extras) into a fresh venv must serve; also part of `make test`.
+smoke: $(STAMP)
+	$(BIN)/pytest -n 0 tests/packaging
+
+# docs/config.md is generated from the config schema (src/ebbtide/config/).
+docs: $(STAMP)
+	PYTHONPATH=src $(BIN)/ebbtide config reference --write docs/config.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

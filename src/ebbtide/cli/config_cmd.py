@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 import yaml
 
@@ -27,5 +30,21 @@ def register(app: typer.Typer) -> None:
             if data.get(section, {}).get(key):
                 data[section][key] = "***"
         console.print(yaml.safe_dump(data, sort_keys=False), end="")
+
+    @group.command("reference")
+    def reference(
+        write: Annotated[
+            Path | None, typer.Option("--write", help="write the page here instead of printing it")
+        ] = None,
+    ) -> None:
+        """Print docs/config.md: every key with its default and description, from the schema."""
+        from ebbtide.config.reference import render_reference
+
+        text = render_reference()
+        if write is None:
+            print(text, end="")
+            return
+        write.write_text(text)
+        console.print(f"wrote {write}")
 
     app.add_typer(group, name="config")

@@ -32,43 +32,50 @@ StoreUrl = Annotated[str, _url_with(("file", "s3"))]
 
 
 class QueueConfig(Section):
-    url: QueueUrl = ""  # filled from data_dir when empty
-    name: str = Field("jobs", pattern=r"^[A-Za-z0-9_-]{1,80}$")
-    lease: Duration = 120.0
+    url: QueueUrl = Field(
+        "",
+        description="sqlite:///FILE, sqs://NAME, redis://HOST/DB, postgresql://…; empty: data_dir/queue.db",
+    )
+    name: str = Field("jobs", pattern=r"^[A-Za-z0-9_-]{1,80}$", description="queue name within the backend")
+    lease: Duration = Field(120.0, description="default visibility timeout of one received message")
     wait: Duration = Field(20.0, le=20.0, description="long-poll wait; SQS allows at most 20 s")
-    max_receives: int = Field(5, ge=1, le=1000)
-    backoff_base: Duration = 10.0
-    backoff_max: Duration = 600.0
-    endpoint_url: str | None = None  # SQS-compatible endpoint (moto, localstack)
-    region: str | None = None
+    max_receives: int = Field(5, ge=1, le=1000, description="deliveries before a message is dead-lettered")
+    backoff_base: Duration = Field(10.0, description="retry delay after a failed attempt: base * 2^(n-1) …")
+    backoff_max: Duration = Field(600.0, description="… capped here")
+    endpoint_url: str | None = Field(None, description="SQS-compatible endpoint (moto, localstack)")
+    region: str | None = Field(None, description="SQS region (default: aws.region)")
     resend_after: Duration = Field(
         20.0, gt=0, description="re-send a job queued in the catalog this long without a live message"
     )
 
 
 class CatalogConfig(Section):
-    url: CatalogUrl = ""
+    url: CatalogUrl = Field(
+        "", description="sqlite:///FILE | postgresql://USER@HOST/DB; empty: <data_dir>/catalog.db"
+    )
 
 
 class StoreConfig(Section):
-    url: StoreUrl = ""
-    endpoint_url: str | None = None  # S3-compatible endpoint: Wasabi, MinIO, moto
-    region: str | None = None
-    secret: str | None = Field(None, description="HMAC secret for the file store's signed URLs")
-    signed_url_ttl: Duration = 3600.0
+    url: StoreUrl = Field("", description="file://DIR | s3://BUCKET/PREFIX; empty: <data_dir>/store")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint: Wasabi, MinIO, moto")
+    region: str | None = Field(None, description="S3 region (default: aws.region)")
+    secret: str | None = Field(
+        None, description="HMAC key of the file store's signed URLs; empty: generated in data_dir/secret.key"
+    )
+    signed_url_ttl: Duration = Field(3600.0, description="how long a signed media URL stays valid")
     sign_window: Duration = Field(
         3600.0,
         ge=0,
         description="signed GET URLs expire on multiples of this, so one window hands everyone the same "
         "(cacheable) URL; 0 signs each URL for exactly signed_url_ttl",
     )
-    multipart_threshold: Size = 64 * 1024 * 1024
-    multipart_chunk: Size = 16 * 1024 * 1024
+    multipart_threshold: Size = Field(64 * 1024 * 1024, description="S3 uploads this big go in parts")
+    multipart_chunk: Size = Field(16 * 1024 * 1024, description="size of one multipart part")
 
 
 class Rung(Section):
-    height: int = Field(gt=0, le=4320)
-    bitrate_kbps: int = Field(gt=0)
+    height: int = Field(gt=0, le=4320, description="rendition height in pixels (width for portrait sources)")
+    bitrate_kbps: int = Field(gt=0, description="video bitrate of this rendition")
 
 
 DEFAULT_RUNGS = (
@@ -80,21 +87,23 @@ DEFAULT_RUNGS = (
 
 
 class MediaConfig(Section):
-    encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
-    segment_format: Literal["fmp4", "ts"] = "fmp4"
-    segment_seconds: Duration = 6.0
-    gop_seconds: Duration = 2.0
-    preset: str = "veryfast"
-    rungs: tuple[Rung, ...] = DEFAULT_RUNGS
-    audio_bitrate_kbps: int = 128
-    max_fps: float = 60.0
+    encoder: Literal["auto", "libx264", "h264_nvenc"] = Field(
+        "auto", description="auto uses NVENC only when it really encodes, else libx264"
+    )
+    segment_format: Literal["fmp4", "ts"] = Field("fmp4", description="fmp4 (CMAF) or MPEG-TS segments")
+    segment_seconds: Duration = Field(6.0, description="target HLS segment length")
+    gop_seconds: Duration = Field(2.0, description="keyframe interval")
+    preset: str = Field("veryfast", description="x264 preset (NVENC presets are mapped)")
+    rungs: tuple[Rung, ...] = Field(DEFAULT_RUNGS, description="the ladder; never upscaled")
+    audio_bitrate_kbps: int = Field(128, description="AAC bitrate of the shared audio rendition")
+    max_fps: float = Field(60.0, description="higher frame rates are halved until they fit")
     threads: int = Field(0, ge=0, description="ffmpeg threads, 0 = automatic")
 
 
 class WorkerConfig(Section):
-    lease: Duration = 120.0
+    lease: Duration = Field(120.0, description="lease a worker asks for and extends every lease/3")
     grace: Duration = Field(30.0, description="how long a stopping worker may finish its job")
-    idle_exit: Duration | None = None
+    idle_exit: Duration | None = Field(None, description="exit 0 after this long without a job (null: never)")
     orphan_idle_exit: Duration = Field(
         300.0, description="idle exit for a local worker whose launcher (`ebbtide up`) died"
     )
@@ -104,55 +113,65 @@ class WorkerConfig(Section):
     outage_budget: Duration = Field(
         600.0, description="how long a worker retries an unreachable queue or catalog before exiting"
     )
-    temp_dir: str | None = None
-    imds_url: str = "http://169.254.169.254"
-    spot_poll: Duration = 5.0
-    spot_watch: Literal["auto", "on", "off"] = "auto"
-    ecs_protection: Literal["auto", "on", "off"] = "auto"
-    heartbeat: bool = True  # only for experiments and the simulator's AWS-like setups
+    temp_dir: str | None = Field(None, description="scratch space for transcodes (null: the system temp dir)")
+    imds_url: str = Field("http://169.254.169.254", description="EC2 metadata service, for spot notices")
+    spot_poll: Duration = Field(5.0, description="how often to ask IMDS for a spot interruption notice")
+    spot_watch: Literal["auto", "on", "off"] = Field("auto", description="watch spot notices (auto: on EC2)")
+    ecs_protection: Literal["auto", "on", "off"] = Field(
+        "auto", description="ECS task scale-in protection while busy (auto: when $ECS_AGENT_URI is set)"
+    )
+    heartbeat: bool = Field(True, description="extend leases while working (false only to model old setups)")
 
 
 class StepRule(Section):
     at_least: int = Field(ge=0, description="queue depth at or above which this step applies")
-    capacity: int = Field(ge=0)
+    capacity: int = Field(ge=0, description="workers wanted at this depth")
 
 
 class StepPolicyConfig(Section):
-    kind: Literal["step"] = "step"
-    steps: tuple[StepRule, ...] = (StepRule(at_least=1, capacity=1),)
-    scale_in_after: Duration = 600.0  # queue empty this long -> 0 (seed 000's scale-to-zero alarm)
-    cooldown: Duration = 300.0
+    kind: Literal["step"] = Field("step", description="queue depth → exact capacity (ASG step scaling)")
+    steps: tuple[StepRule, ...] = Field(
+        (StepRule(at_least=1, capacity=1),), description="depth thresholds, each with its capacity"
+    )
+    scale_in_after: Duration = Field(600.0, description="queue empty this long → 0 workers")
+    cooldown: Duration = Field(300.0, description="minimum time between two changes")
 
 
 class TargetPolicyConfig(Section):
-    kind: Literal["target"] = "target"
-    target_per_worker: float = Field(1.0, gt=0)
-    metric: Literal["visible", "visible_and_in_flight"] = "visible"
-    scale_out_cooldown: Duration = 60.0
-    scale_in_cooldown: Duration = 300.0
+    kind: Literal["target"] = Field("target", description="target tracking on messages per worker")
+    target_per_worker: float = Field(1.0, gt=0, description="messages per worker to aim for")
+    metric: Literal["visible", "visible_and_in_flight"] = Field(
+        "visible", description="which messages count towards the target"
+    )
+    scale_out_cooldown: Duration = Field(60.0, description="minimum time between two scale-outs")
+    scale_in_cooldown: Duration = Field(300.0, description="minimum time between two scale-ins")
 
 
 class SustainedRule(Section):
-    at_least: int = Field(ge=1)
-    workers: int = Field(ge=0)
+    at_least: int = Field(ge=1, description="queue depth that must hold for `hold`")
+    workers: int = Field(ge=0, description="workers wanted once it has held")
 
 
 class SustainedPolicyConfig(Section):
-    kind: Literal["sustained"] = "sustained"
-    thresholds: tuple[SustainedRule, ...] = (
-        SustainedRule(at_least=5, workers=1),
-        SustainedRule(at_least=15, workers=2),
+    kind: Literal["sustained"] = Field("sustained", description="thresholds that must hold for a while")
+    thresholds: tuple[SustainedRule, ...] = Field(
+        (SustainedRule(at_least=5, workers=1), SustainedRule(at_least=15, workers=2)),
+        description="depth thresholds, each with its worker count",
     )
-    hold: Duration = 300.0
-    idle_to_zero: Duration = 600.0
-    cap: int = Field(2, ge=0)
+    hold: Duration = Field(300.0, description="how long a threshold must hold before it applies")
+    idle_to_zero: Duration = Field(600.0, description="queue empty this long → 0 workers")
+    cap: int = Field(2, ge=0, description="most workers this policy asks for")
 
 
 class DeadlinePolicyConfig(Section):
-    kind: Literal["deadline"] = "deadline"
+    kind: Literal["deadline"] = Field(
+        "deadline", description="buy paid capacity only for work the free pools cannot finish in time"
+    )
     target_ready: Duration = Field(1800.0, description="aim for each upload to be ready within this")
-    default_job_seconds: Duration = 600.0  # when a job's media duration is unknown
-    keep_warm: Literal["auto", "never"] = "auto"
+    default_job_seconds: Duration = Field(600.0, description="assumed media length when a job's is unknown")
+    keep_warm: Literal["auto", "never"] = Field(
+        "auto", description="auto keeps an idle paid worker while more work is likely soon"
+    )
 
 
 PolicyConfig = Annotated[
@@ -164,18 +183,20 @@ Provider = Literal["static", "local", "ec2", "asg", "ecs-service", "ecs-task"]
 
 
 class PoolConfig(Section):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
-    provider: Provider
-    min: int = Field(0, ge=0)
-    max: int = Field(1, ge=0)
-    price_per_hour: float = Field(0.0, ge=0)
-    boot_time: Duration = 5.0
-    boot_timeout: Duration = 600.0
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="pool name (lowercase, digits, -)")
+    provider: Provider = Field(description="static | local | ec2 | asg | ecs-service | ecs-task")
+    min: int = Field(0, ge=0, description="workers kept even when idle")
+    max: int = Field(1, ge=0, description="most workers in this pool")
+    price_per_hour: float = Field(0.0, ge=0, description="cost of one worker, for the deadline policy")
+    boot_time: Duration = Field(5.0, description="expected time from launch to a ready worker")
+    boot_timeout: Duration = Field(600.0, description="a launch not seen by then is given up")
     speed: float = Field(1.0, gt=0, description="media seconds transcoded per wall-clock second")
-    spot: bool = False
+    spot: bool = Field(False, description="spot capacity: may be interrupted")
     quota: int | None = Field(None, ge=0, description="account limit on this pool's workers")
-    idle_exit: Duration | None = None  # passed to the pool's workers as --idle-exit
-    options: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
+    idle_exit: Duration | None = Field(None, description="passed to the pool's workers as --idle-exit")
+    options: dict[str, str | int | float | bool | list[str]] = Field(
+        default_factory=dict, description="provider-specific: launch_template, subnets, cluster, asg_name, …"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> PoolConfig:
@@ -189,11 +210,15 @@ def default_local_max() -> int:
 
 
 class FleetConfig(Section):
-    interval: Duration = 5.0
-    policy: PolicyConfig = Field(default_factory=DeadlinePolicyConfig)
-    pools: tuple[PoolConfig, ...] = ()
+    interval: Duration = Field(5.0, description="controller tick period")
+    policy: PolicyConfig = Field(
+        default_factory=DeadlinePolicyConfig, description="scaling policy: deadline, step, target, sustained"
+    )
+    pools: tuple[PoolConfig, ...] = Field(
+        (), description="pools in priority order; empty: one local pool of CPU count / 2 workers"
+    )
     launch_budget: int = Field(4, ge=1, description="launches per tick at most")
-    drain_idle_after: Duration = 60.0
+    drain_idle_after: Duration = Field(60.0, description="an idle worker is retired only after this long")
 
     @model_validator(mode="after")
     def _unique(self) -> FleetConfig:
@@ -205,21 +230,23 @@ class FleetConfig(Section):
 
 
 class OidcConfig(Section):
-    jwks_url: str
-    issuer: str | None = None
+    jwks_url: str = Field(description="where the identity provider publishes its signing keys")
+    issuer: str | None = Field(None, description="required `iss` of tokens")
     audience: str = Field(
         min_length=1, description="required: the client id tokens must name in aud (or client_id)"
     )
-    admin_group: str | None = None
+    admin_group: str | None = Field(None, description="members of this group are admins")
 
 
 class WebConfig(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    public_url: str | None = None
-    session_secret: str | None = None
-    oidc: OidcConfig | None = None
-    max_upload: Size = 8 * 1024**3
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8000, ge=1, le=65535, description="bind port")
+    public_url: str | None = Field(
+        None, description="where users reach the app (signed file-store URLs point here)"
+    )
+    session_secret: str | None = Field(None, description="signs session cookies; empty: the store secret")
+    oidc: OidcConfig | None = Field(None, description="accept OIDC bearer tokens (null: off)")
+    max_upload: Size = Field(8 * 1024**3, description="largest accepted upload")
     workers: int | None = Field(
         None, ge=1, le=64, description="processes for `ebbtide serve` (default: one per core, at most 8)"
     )
@@ -260,5 +287,5 @@ class WebConfig(Section):
 
 
 class AwsConfig(Section):
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
+    region: str = Field("us-east-1", description="default AWS region")
+    endpoint_url: str | None = Field(None, description="AWS endpoint override (moto, localstack)")

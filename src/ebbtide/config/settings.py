@@ -32,7 +32,7 @@ DEFAULT_FILE = "ebbtide.yaml"
 
 
 class Settings(Section):
-    data_dir: str = "./ebbtide-data"
+    data_dir: str = Field("./ebbtide-data", description="where embedded backends keep their files")
     queue: QueueConfig = Field(default_factory=QueueConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)

@@ -52,3 +52,11 @@ def parse_size(value: Any) -> int:
 
 
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def format_size(size: int) -> str:
+    """The inverse of parse_size for whole binary units: 64MB, 8GB; other values stay bytes."""
+    for unit, mult in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= mult and size % mult == 0:
+            return f"{size // mult}{unit}"
+    return str(size)
