@@ -132,7 +132,10 @@ class SustainedPolicyConfig(Section):
 
 class DeadlinePolicyConfig(Section):
     kind: Literal["deadline"] = "deadline"
-    target_ready: Duration = Field(1800.0, description="aim for each upload to be ready within this")
+    target_ready: Duration = Field(1800.0, description="upload-to-ready time that is free; beyond it, priced")
+    wait_value_per_hour: float = Field(
+        1.0, ge=0, description="dollars one hour of one upload's waiting past target_ready is worth"
+    )
     default_job_seconds: Duration = 600.0  # when a job's media duration is unknown
     keep_warm: Literal["auto", "never"] = "auto"
 
@@ -153,6 +156,9 @@ class PoolConfig(Section):
     price_per_hour: float = Field(0.0, ge=0)
     boot_time: Duration = 5.0
     boot_timeout: Duration = 600.0
+    hung_timeout: Duration = Field(
+        600.0, description="a worker silent this long (busy or idle) is reaped and its instance stopped"
+    )
     speed: float = Field(1.0, gt=0, description="media seconds transcoded per wall-clock second")
     spot: bool = False
     quota: int | None = Field(None, ge=0, description="account limit on this pool's workers")
