@@ -13,6 +13,7 @@ from typing import Any
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
 from ebbtide.config.sections import PoolConfig
+from ebbtide.fleet.causes import DecisionRecord, render
 from ebbtide.fleet.controller import Controller
 from ebbtide.fleet.model import QueueView, WorkerView
 from ebbtide.fleet.policies import Policy
@@ -76,11 +77,14 @@ class FakeWorkers:
 class FakeRecorder:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
+        self.records: list[DecisionRecord] = []
 
-    def record(self, pool: str, policy: str, desired: int, running: int, busy: int,
-               launched: int, retired: int, reason: str, at: float) -> None:
-        self.rows.append(dict(pool=pool, policy=policy, desired=desired, running=running, busy=busy,
-                              launched=launched, retired=retired, reason=reason, at=at))
+    def record(self, rec: DecisionRecord) -> None:
+        self.records.append(rec)
+        self.rows.append(dict(pool=rec.pool, policy=rec.policy, desired=rec.desired, running=rec.running,
+                              busy=rec.busy, launched=rec.launched, retired=rec.retired,
+                              reason=render(rec), at=rec.at, cause=rec.cause,
+                              notes={n for n, _ in rec.notes}))
 
 
 class FakeProvider:

@@ -18,6 +18,7 @@ from ebbtide.config.sections import (
     StepRule,
     TargetPolicyConfig,
 )
+from ebbtide.fleet.causes import Cause, Note
 from ebbtide.fleet.model import Decision, Observation, PoolDecision
 from ebbtide.fleet.policies import policy_for
 from ebbtide.fleet.providers.base import Instance
@@ -28,7 +29,8 @@ POOL = PoolConfig(name="cloud", provider="ec2", max=3, price_per_hour=0.5, boot_
 
 def fixed(n: int):  # type: ignore[no-untyped-def]
     def policy(obs: Observation) -> Decision:
-        return Decision(tuple(PoolDecision(p.name, n, f"fixed {n}") for p in obs.pools), obs.memory)
+        return Decision(tuple(PoolDecision(p.name, n, f"fixed {n}", Cause.BACKLOG) for p in obs.pools),
+                        obs.memory)
 
     return policy
 
@@ -127,7 +129,7 @@ def test_launch_budget_caps_a_tick() -> None:
     rig.tick()
     rig.tick()
     assert rig.fakes["cloud"].launch_calls == [3, 3, 3, 1]
-    assert any("launch budget" in r["reason"] for r in rig.recorder.rows)
+    assert any(Note.DEFERRED_BUDGET in r["notes"] for r in rig.recorder.rows)
 
 
 def test_min_holds_and_static_pool_is_never_launched() -> None:
@@ -152,7 +154,7 @@ def test_idle_grace_keeps_a_fresh_idle_worker() -> None:
         if retired_after is None and rig.fakes["cloud"].retired:
             retired_after = t
     assert retired_after is not None and 60 <= retired_after < 65
-    assert any("kept until idle" in r["reason"] for r in rig.recorder.rows)
+    assert any(Note.IDLE_GRACE in r["notes"] for r in rig.recorder.rows)
 
 
 def test_restart_adopts_running_instances_without_relaunching() -> None:
@@ -189,7 +191,7 @@ def test_boot_timeout_reaps_workers_that_never_report() -> None:
         rig.tick()
     rig.tick()
     assert first in rig.fakes["cloud"].retired
-    assert any("never reported" in r["reason"] for r in rig.recorder.rows)
+    assert any(Note.REAP_UNHEALTHY in r["notes"] for r in rig.recorder.rows)
     assert len(rig.fakes["cloud"].launch_calls) == 2  # and a replacement was launched
 
 
@@ -211,6 +213,8 @@ def test_decisions_are_recorded_with_reasons_on_change() -> None:
     for _ in range(5):
         rig.tick()
     rows = [r for r in rig.recorder.rows if r["pool"] == "cloud"]
-    assert rows[0]["launched"] == 1 and rows[0]["reason"].startswith("fixed 1")
+    assert rows[0]["launched"] == 1 and rows[0]["cause"] == Cause.BACKLOG
+    assert rig.recorder.records[0].notes == ((Note.LAUNCH, 1),)
+    assert rows[0]["reason"] == "backlog; fixed 1; launched 1"  # rendered from the record
     assert len(rows) == 2  # the launch, then the steady state; unchanged ticks are not re-recorded
     assert rows[1]["launched"] == 0 and rows[1]["running"] == 1

@@ -160,6 +160,7 @@ class Catalog(Protocol):
     def record_decision(
         self, pool: str, policy: str, desired: int, running: int, busy: int,
         launched: int, retired: int, reason: str, at: float | None = None,
+        cause: str = "", notes: tuple[str, ...] = (), error: str | None = None,
     ) -> FleetDecision: ...
     def recent_decisions(self, limit: int = 50) -> list[FleetDecision]: ...
     def cost_so_far(self, since: float | None = None) -> dict[str, float]:

@@ -147,4 +147,7 @@ def decision(r: FleetDecisionRow) -> FleetDecision:
         launched=r.launched,
         retired=r.retired,
         reason=r.reason,
+        cause=r.cause or "",
+        notes=tuple(n for n in (r.notes or "").split(",") if n),
+        error=r.error,
     )

@@ -187,3 +187,6 @@ class FleetDecisionRow(Base):
     launched: Mapped[int] = mapped_column(Integer)
     retired: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -130,4 +130,7 @@ class FleetDecision:
     busy: int
     launched: int
     retired: int
-    reason: str
+    reason: str  # rendered for people by the fleet (fleet/causes.py)
+    cause: str = ""  # fleet.causes.Cause value
+    notes: tuple[str, ...] = ()  # fleet.causes.Note values the controller applied
+    error: str | None = None  # the pool's provider error, while it is failing

@@ -222,6 +222,9 @@ class WorkersPart(SqlCore):
         retired: int,
         reason: str,
         at: float | None = None,
+        cause: str = "",
+        notes: tuple[str, ...] = (),
+        error: str | None = None,
     ) -> FleetDecision:
         row = FleetDecisionRow(
             at=self.clock.now() if at is None else at,
@@ -233,6 +236,9 @@ class WorkersPart(SqlCore):
             launched=launched,
             retired=retired,
             reason=reason,
+            cause=cause or None,
+            notes=",".join(notes) or None,
+            error=error,
         )
         with self._tx() as s:
             s.add(row)

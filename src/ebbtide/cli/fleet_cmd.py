@@ -130,6 +130,9 @@ def _print_outcomes(controller: Controller, force: bool = False) -> None:
         acts = [f"{n} {w}" for n, w in ((o.launched, "launched"), (o.retired, "retired"),
                                         (o.drained, "asked to drain"), (o.reaped, "reaped")) if n]
         stamp = time.strftime("%H:%M:%S")
+        if o.error is not None:
+            err_console.print(f"[dim]{stamp}[/] [bold]{o.pool}[/] [red]provider {o.error.op} failed:[/] "
+                              f"{o.error.message} (retry in {max(0.0, o.error.retry_at - time.time()):.0f}s)")
         console.print(
             f"[dim]{stamp}[/] [bold]{o.pool}[/] desired {o.desired} running {o.running} busy {o.busy}"
             + (f" [green]{', '.join(acts)}[/]" if acts else "")
@@ -280,12 +283,14 @@ def render(snap: Snapshot) -> Group:
     oldest = f"{q.oldest_age:.0f}s" if q.oldest_age is not None else "-"
     queue.add_row(str(q.visible), str(q.in_flight), str(q.delayed), str(q.dead), oldest)
     pools = Table(title="pools", title_justify="left")
-    for col in ("pool", "provider", "desired", "running", "busy", "min-max", "last reason"):
+    for col in ("pool", "provider", "desired", "running", "busy", "min-max", "cause", "last reason"):
         pools.add_column(col, justify="right" if col in ("desired", "running", "busy") else "left")
     for p in snap.pools:
         reason = (p.reason[:70] + "…") if len(p.reason) > 70 else p.reason
+        if p.error:
+            reason = f"[red]provider failing: {p.error[:90]}[/]"
         pools.add_row(p.name, p.provider, "-" if p.desired is None else str(p.desired), str(p.running),
-                      str(p.busy), f"{p.minimum}-{p.maximum}", reason)
+                      str(p.busy), f"{p.minimum}-{p.maximum}", p.cause or "-", reason)
     workers = Table(title="workers", title_justify="left")
     for col in ("worker", "pool", "state", "job", "progress", "seen"):
         workers.add_column(col)

@@ -167,7 +167,10 @@ class DeadlinePolicyConfig(Section):
     kind: Literal["deadline"] = Field(
         "deadline", description="buy paid capacity only for work the free pools cannot finish in time"
     )
-    target_ready: Duration = Field(1800.0, description="aim for each upload to be ready within this")
+    target_ready: Duration = Field(1800.0, description="upload-to-ready time that is free; beyond it, priced")
+    wait_value_per_hour: float = Field(
+        1.0, ge=0, description="dollars one hour of one upload's waiting past target_ready is worth"
+    )
     default_job_seconds: Duration = Field(600.0, description="assumed media length when a job's is unknown")
     keep_warm: Literal["auto", "never"] = Field(
         "auto", description="auto keeps an idle paid worker while more work is likely soon"
@@ -190,6 +193,9 @@ class PoolConfig(Section):
     price_per_hour: float = Field(0.0, ge=0, description="cost of one worker, for the deadline policy")
     boot_time: Duration = Field(5.0, description="expected time from launch to a ready worker")
     boot_timeout: Duration = Field(600.0, description="a launch not seen by then is given up")
+    hung_timeout: Duration = Field(
+        600.0, description="a worker silent this long (busy or idle) is reaped and its instance stopped"
+    )
     speed: float = Field(1.0, gt=0, description="media seconds transcoded per wall-clock second")
     spot: bool = Field(False, description="spot capacity: may be interrupted")
     quota: int | None = Field(None, ge=0, description="account limit on this pool's workers")

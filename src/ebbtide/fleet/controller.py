@@ -4,21 +4,28 @@ Whatever the policy says, the controller keeps the fleet's safety rules: a busy 
 retired (it is asked to drain and finishes its job), min/max/quota and the per-tick launch
 budget hold, static pools are never launched or retired, a pool whose launch fell short passes
 the shortfall to the next pool in the same tick (spot shortage → on-demand), instances found by
-the providers are adopted after a restart, and workers that never report within their pool's
-boot timeout are reaped.
+the providers are adopted after a restart, workers that never report within their pool's boot
+timeout, or stop reporting for longer than its hung timeout, are reaped.
+
+A provider's failure is data about its pool (as Ray's autoscaler keeps `poll_errors`): every
+provider call is guarded, the failing pool holds what it has and backs off (the interval,
+doubling per failed call, at most `BACKOFF_MAX`), the policy sees it as not growable so the next
+pool takes its share, and the error is recorded with the pool's decision for `status`, the dashboard and `/metrics`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, TypeVar
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import Clock
 from ebbtide.config.sections import PoolConfig
+from ebbtide.fleet.causes import Cause, DecisionRecord, Note, PoolError, render
 from ebbtide.fleet.model import (
     Decision,
     LaunchFailure,
@@ -28,11 +35,14 @@ from ebbtide.fleet.model import (
     WorkerView,
 )
 from ebbtide.fleet.policies import Policy
-from ebbtide.fleet.policies.common import LAUNCH_FAILURE_WINDOW, clamp
+from ebbtide.fleet.policies.common import LAUNCH_FAILURE_WINDOW, clamp, growable
 from ebbtide.fleet.ports import DecisionRecorder, QueueSource, WorkerSource
 from ebbtide.fleet.providers.base import Instance, ProtectsBusy, Provider
 
 log = logging.getLogger("ebbtide.fleet")
+
+BACKOFF_MAX = 300.0  # longest pause between calls to a failing provider
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,19 @@ class PoolOutcome:
     retired: int = 0
     drained: int = 0
     reaped: int = 0
-    reason: str = ""
+    cause: Cause = Cause.STEADY
+    notes: tuple[tuple[Note, int], ...] = ()
+    detail: str = ""  # the policy's figures
+    error: PoolError | None = None
+
+    def record(self, policy: str, at: float) -> DecisionRecord:
+        return DecisionRecord(self.pool, policy, at, self.desired, self.running, self.busy, self.cause,
+                              self.notes, self.detail, self.launched, self.retired, self.drained,
+                              self.reaped, self.error)
+
+    @property
+    def reason(self) -> str:
+        return render(self.record("", 0.0))
 
 
 @dataclass
@@ -55,7 +77,8 @@ class _PoolState:
     failures: deque[LaunchFailure] = field(default_factory=deque)
     last_launch_at: float | None = None
     last_retire_at: float | None = None
-    last_recorded: tuple[int, ...] | None = None
+    last_recorded: tuple[Any, ...] | None = None
+    error: PoolError | None = None
 
 
 class Controller:
@@ -101,12 +124,14 @@ class Controller:
         self.last_outcomes: list[PoolOutcome] = []
         self._state = {p.name: _PoolState() for p in pools}
         self._idle_since: dict[str, float] = {}
+        self._failed_now: set[str] = set()  # pools whose provider failed in this tick
         # until when the next ticks would only repeat this one (None: no promise); see _quiet_until
         self.quiet_until: float | None = None
 
     # one tick ------------------------------------------------------------------------------------
     def tick(self) -> list[PoolDecision]:
         now = self.clock.now()
+        self._failed_now = set()
         queue = self.queue_source.observe_queue()
         by_pool = self._reconcile(now)
         reaped = self._reap(now, by_pool)
@@ -115,12 +140,47 @@ class Controller:
         decision = self.policy(obs)
         self.memory = decision.memory
         outcomes = self._act(now, obs, {d.pool: d for d in decision.pools}, reaped)
-        self._protect_busy(views)
+        self._protect_busy(views, now)
+        self._settle_errors(now)
+        outcomes = [o if self._state[o.pool].error is None or o.error is not None
+                    else replace(o, error=self._state[o.pool].error) for o in outcomes]
         self.last_outcomes = outcomes
         self.quiet_until = self._quiet_until(obs, decision, outcomes)
         for o in outcomes:
             self._record(now, o)
-        return [PoolDecision(o.pool, o.desired, o.reason) for o in outcomes]
+        return [PoolDecision(o.pool, o.desired, o.reason, o.cause) for o in outcomes]
+
+    # provider errors -----------------------------------------------------------------------------
+    def pool_errors(self) -> dict[str, PoolError]:
+        """Pools whose provider is failing now, with the last error (Ray's `poll_errors`)."""
+        return {name: st.error for name, st in self._state.items() if st.error is not None}
+
+    def _paused(self, pool: str, now: float) -> bool:
+        err = self._state[pool].error
+        return err is not None and now < err.retry_at
+
+    def _call(self, pool: str, op: str, now: float, fn: Callable[[], T]) -> tuple[bool, T | None]:
+        """Run one provider call; a failure becomes the pool's error and starts its backoff."""
+        if self._paused(pool, now) or pool in self._failed_now:
+            return False, None
+        try:
+            return True, fn()
+        except Exception as e:  # any provider failure is data about its pool, never a crashed tick
+            st = self._state[pool]
+            streak = (st.error.streak if st.error else 0) + 1
+            pause = min(BACKOFF_MAX, self.interval * 2 ** (streak - 1))
+            st.error = PoolError(op, f"{e.__class__.__name__}: {e}"[:300], now, streak, now + pause)
+            self._failed_now.add(pool)
+            log.warning("provider call failed; pool backs off",
+                        extra={"pool": pool, "op": op, "error": st.error.message, "retry_in": pause})
+            return False, None
+
+    def _settle_errors(self, now: float) -> None:
+        """A pool whose provider calls all succeeded this tick has recovered."""
+        for name, st in self._state.items():
+            if st.error is not None and name not in self._failed_now and not self._paused(name, now):
+                log.info("provider recovered", extra={"pool": name, "after": st.error.streak})
+                st.error = None
 
     # observe -------------------------------------------------------------------------------------
     def _reconcile(self, now: float) -> dict[str, list[WorkerView]]:
@@ -134,7 +194,10 @@ class Controller:
             if pool.provider == "static":
                 by_pool[pool.name] = [w for w in by_pool[pool.name] if now - w.last_seen <= self.stale_after]
                 continue
-            inventory = self.providers[pool.name].inventory()
+            ok, found = self._call(pool.name, "inventory", now, self.providers[pool.name].inventory)
+            if not ok or found is None:  # hold what the catalog knows until the provider answers
+                continue
+            inventory = found
             known = by_pool[pool.name]
             kept: list[WorkerView] = []
             matched: set[str] = set()
@@ -167,25 +230,36 @@ class Controller:
             by_pool[pool.name] = kept
         return by_pool
 
-    def _reap(self, now: float, by_pool: dict[str, list[WorkerView]]) -> dict[str, int]:
-        """Retire workers that never reported healthy within the pool's boot timeout (seed 002)."""
-        reaped: dict[str, int] = {}
+    def _reap(self, now: float, by_pool: dict[str, list[WorkerView]]) -> dict[str, dict[Note, int]]:
+        """Retire workers that never reported healthy within the pool's boot timeout (seed 002),
+        and workers that stopped reporting, busy or not, for longer than its hung timeout."""
+        reaped: dict[str, dict[Note, int]] = {}
         for pool in self.pools:
             if pool.provider == "static":
                 continue
-            late = [w for w in by_pool[pool.name]
-                    if w.state == WorkerState.BOOTING and now - w.started_at > pool.boot_timeout]
+            never = [w for w in by_pool[pool.name]
+                     if w.state == WorkerState.BOOTING and now - w.started_at > pool.boot_timeout]
+            hung = [w for w in by_pool[pool.name]
+                    if w.state not in (WorkerState.BOOTING, WorkerState.GONE)
+                    and now - w.last_seen > pool.hung_timeout]
+            late = never + hung
             if not late:
                 continue
             ids = [w.provider_id for w in late if w.provider_id]
             if ids:
-                self.providers[pool.name].retire(ids)
+                provider = self.providers[pool.name]
+                ok, _ = self._call(pool.name, "retire", now, partial(provider.retire, ids))
+                if not ok:
+                    continue  # still there; reaped once the provider answers
             for w in late:
                 self.workers.mark_gone(w.id)
-                log.warning("reaped worker that never reported", extra={"pool": pool.name, "worker": w.id})
+                what = "never reported" if w in never else "stopped reporting"
+                log.warning(f"reaped worker that {what}", extra={"pool": pool.name, "worker": w.id,
+                                                                 "job": w.job_id})
             gone = {w.id for w in late}
             by_pool[pool.name] = [w for w in by_pool[pool.name] if w.id not in gone]
-            reaped[pool.name] = len(late)
+            counts = {Note.REAP_UNHEALTHY: len(never), Note.REAP_HUNG: len(hung)}
+            reaped[pool.name] = {k: v for k, v in counts.items() if v}
         return reaped
 
     def _view(self, pool: PoolConfig, workers: list[WorkerView], now: float) -> PoolView:
@@ -197,11 +271,13 @@ class Controller:
                 self._idle_since.setdefault(w.id, now)
             else:
                 self._idle_since.pop(w.id, None)
-        return PoolView(pool, tuple(workers), 0, tuple(st.failures), st.last_launch_at, st.last_retire_at)
+        err = st.error.message if st.error is not None else None
+        return PoolView(pool, tuple(workers), tuple(st.failures), st.last_launch_at, st.last_retire_at, err)
 
     # act -----------------------------------------------------------------------------------------
     def _act(
-        self, now: float, obs: Observation, wanted: dict[str, PoolDecision], reaped: dict[str, int]
+        self, now: float, obs: Observation, wanted: dict[str, PoolDecision],
+        reaped: dict[str, dict[Note, int]],
     ) -> list[PoolOutcome]:
         budget = self.launch_budget
         carry = 0
@@ -210,52 +286,72 @@ class Controller:
             dec = wanted.get(view.name) or PoolDecision(view.name, view.running, "policy said nothing")
             live = list(view.live)
             busy = view.busy
+            notes: list[tuple[Note, int]] = list(reaped.get(view.name, {}).items())
+            n_reaped = sum(n for _, n in notes)
             if view.static:
-                out.append(PoolOutcome(view.name, len(live), len(live), busy, reason=dec.reason,
-                                       reaped=reaped.get(view.name, 0)))
+                out.append(PoolOutcome(view.name, len(live), len(live), busy, reaped=n_reaped,
+                                       cause=Cause.STATIC, notes=tuple(notes), detail=dec.reason))
+                continue
+            if view.name in self._failed_now or self._paused(view.name, now):
+                # hold: no provider calls until the backoff is over; the next pool takes the growth
+                err = self._state[view.name].error
+                notes += [(Note.PROVIDER_ERROR, 1), (Note.BACKOFF, 1)]
+                if carry:
+                    notes.append((Note.FALLBACK, carry))
+                out.append(PoolOutcome(view.name, len(live), len(live), busy, reaped=n_reaped,
+                                       cause=Cause.PROVIDER_ERROR, notes=tuple(notes), detail=dec.reason,
+                                       error=err))
                 continue
             cfg = view.config
             desired = clamp(view, dec.desired + carry)
-            reason = dec.reason + (f"; +{carry} from a pool whose launch fell short" if carry else "")
+            if carry:
+                notes.append((Note.FALLBACK, carry))
             carry = 0
+            if not growable(view, now):
+                notes.append((Note.POOL_FAILING, 1))
             launched = retired = drained = 0
             if desired > len(live):
                 need = desired - len(live)
                 undrained = self._undrain(view, need)
                 need -= undrained
                 if undrained:
-                    reason += f"; drain cancelled for {undrained}"
+                    notes.append((Note.UNDRAIN, undrained))
                 not_gone = sum(1 for w in view.workers if w.state != WorkerState.GONE)
                 room = (cfg.quota - not_gone) if cfg.quota is not None else need
                 n = max(0, min(need, budget, room))
                 if n < need:
-                    why = "launch budget" if n == budget else "quota"
-                    reason += f"; {need - n} launch(es) deferred by the {why}"
+                    notes.append((Note.DEFERRED_BUDGET if n == budget else Note.DEFERRED_QUOTA, need - n))
                 if n:
-                    launched, short, err = self._launch(view, n, now)
+                    launched, short = self._launch(view, n, now)
                     budget -= launched
+                    if launched:
+                        notes.append((Note.LAUNCH, launched))
                     if short:
                         carry = short
-                        reason += f"; launch fell short by {short}: {err}"
+                        notes.append((Note.LAUNCH_SHORT, short))
             elif desired < len(live):
-                retired, drained, held = self._shrink(view, len(live) - desired, now)
+                retired, drained, held, protected = self._shrink(view, len(live) - desired, now)
+                if retired:
+                    notes.append((Note.RETIRE_IDLE, retired))
+                if protected:
+                    notes.append((Note.PROTECT_BUSY, protected))
                 if held:
-                    reason += f"; {held} idle worker(s) kept until idle {self.idle_grace:g}s"
+                    notes.append((Note.IDLE_GRACE, held))
             running = len(live) + launched - retired
-            out.append(PoolOutcome(view.name, desired, running, busy, launched, retired, drained,
-                                   reaped.get(view.name, 0), reason))
+            err = self._state[view.name].error if view.name in self._failed_now else None
+            if err is not None:
+                notes.append((Note.PROVIDER_ERROR, 1))
+            out.append(PoolOutcome(view.name, desired, running, busy, launched, retired, drained, n_reaped,
+                                   dec.cause, tuple(notes), dec.reason, err))
         return out
 
-    def _protect_busy(self, views: Sequence[PoolView]) -> None:
+    def _protect_busy(self, views: Sequence[PoolView], now: float) -> None:
         """Providers whose platform may pick victims itself (an ASG) protect exactly the busy ones."""
         for view in views:
             provider = self.providers[view.name]
             if isinstance(provider, ProtectsBusy):
                 busy = {w.provider_id for w in view.live if w.busy and w.provider_id}
-                try:
-                    provider.sync_protection(busy)
-                except Exception:  # the next tick retries; a failed call must not stop scaling
-                    log.exception("scale-in protection sync failed", extra={"pool": view.name})
+                self._call(view.name, "protect", now, partial(provider.sync_protection, busy))
 
     def _undrain(self, view: PoolView, need: int) -> int:
         """A worker asked to drain that is still working is cheaper to keep than a new launch."""
@@ -264,31 +360,33 @@ class Controller:
             self.workers.set_drain(w.id, False)
         return len(back)
 
-    def _launch(self, view: PoolView, n: int, now: float) -> tuple[int, int, str | None]:
+    def _launch(self, view: PoolView, n: int, now: float) -> tuple[int, int]:
+        """(launched, short). A raised error is the pool's provider error; a short launch (spot
+        shortage, quota) is a launch failure the policy steers around."""
         provider = self.providers[view.name]
-        try:
-            res = provider.launch(n)
-        except Exception as e:  # a provider bug or outage is a launch failure, not a crash
-            log.exception("launch failed", extra={"pool": view.name})
-            res_launched, short, err = 0, n, f"{e.__class__.__name__}: {e}"
-            self._state[view.name].failures.append(LaunchFailure(now, err, n, 0))
-            return res_launched, short, err
+        ok, res = self._call(view.name, "launch", now, lambda: provider.launch(n))
+        if not ok or res is None:
+            err = self._state[view.name].error
+            self._state[view.name].failures.append(LaunchFailure(now, err.message if err else "failed", n, 0))
+            return 0, n
         for inst in res.instances:
             self.workers.register(inst.worker_id or inst.id, view.name, inst.id, view.config.price_per_hour)
         st = self._state[view.name]
         if res.launched:
             st.last_launch_at = now
         if res.short:
-            err = res.error or "provider launched fewer than asked"
-            st.failures.append(LaunchFailure(now, err, n, res.launched))
+            err_text = res.error or "provider launched fewer than asked"
+            st.failures.append(LaunchFailure(now, err_text, n, res.launched))
             log.warning("launch fell short", extra={"pool": view.name, "asked": n, "got": res.launched,
-                                                     "error": err})
-            return res.launched, res.short, err
+                                                     "error": err_text})
+            return res.launched, res.short
         log.info("launched", extra={"pool": view.name, "count": res.launched})
-        return res.launched, 0, None
+        return res.launched, 0
 
-    def _shrink(self, view: PoolView, surplus: int, now: float) -> tuple[int, int, int]:
-        """Remove `surplus` workers: idle ones are retired, busy ones only asked to drain."""
+    def _shrink(self, view: PoolView, surplus: int, now: float) -> tuple[int, int, int, int]:
+        """Remove `surplus` workers: idle ones are retired, busy ones only asked to drain.
+
+        Returns (retired, drained, idle held by their grace, busy asked to drain)."""
         provider = self.providers[view.name]
         idle = [w for w in view.live if not w.busy and w.state == WorkerState.IDLE]
         idle.sort(key=lambda w: self._idle_since.get(w.id, now))
@@ -298,17 +396,22 @@ class Controller:
         pick_idle = ripe[:surplus]
         # busy workers are drained only when idle ones cannot make up the surplus
         pick_busy = busy[: max(0, surplus - len(idle))]
-        retired = drained = 0
+        retired = drained = protected = 0
         if pick_idle and not provider.retires_specific:
             # An ECS service picks which task stops: lower its count and it stops unprotected (idle)
             # tasks. Draining instead would make the service start a replacement for each exit.
             still_idle = self._still_idle({w.id for w in pick_idle})
             ids = [w.provider_id for w in pick_idle if w.provider_id and w.id in still_idle]
-            retired = len(provider.retire(ids)) if ids else 0
+            if ids:
+                _, gone = self._call(view.name, "retire", now, lambda: provider.retire(ids))
+                retired = len(gone or [])
         elif pick_idle:
             still_idle = self._still_idle({w.id for w in pick_idle})
             by_instance = {w.provider_id: w for w in pick_idle if w.provider_id and w.id in still_idle}
-            done: list[str] = provider.retire(list(by_instance)) if by_instance else []
+            done: list[str] = []
+            if by_instance:
+                _, gone = self._call(view.name, "retire", now, lambda: provider.retire(list(by_instance)))
+                done = list(gone or [])
             for pid in done:
                 self.workers.mark_gone(by_instance[pid].id)
                 self._idle_since.pop(by_instance[pid].id, None)
@@ -321,10 +424,11 @@ class Controller:
             # (busy tasks of a count-based pool are protected; they are retired once idle)
             self.workers.set_drain(w.id, True)
             drained += 1
+            protected += 1
         if retired:
             self._state[view.name].last_retire_at = now
             log.info("retired idle workers", extra={"pool": view.name, "count": retired})
-        return retired, drained, held
+        return retired, drained, held, protected
 
     def _still_idle(self, ids: set[str]) -> set[str]:
         """Re-read just before retiring: a worker may have leased a job since the observation."""
@@ -341,7 +445,8 @@ class Controller:
         uses this to skip ticks; the live loop keeps ticking.
         """
         until = decision.stable_until
-        if until is None or any(o.launched or o.retired or o.drained or o.reaped for o in outcomes):
+        acted = any(o.launched or o.retired or o.drained or o.reaped or o.error for o in outcomes)
+        if until is None or acted:
             return None
         for view in obs.pools:
             for w in view.workers:
@@ -354,20 +459,16 @@ class Controller:
     # record --------------------------------------------------------------------------------------
     def _record(self, now: float, o: PoolOutcome) -> None:
         st = self._state[o.pool]
-        key = (o.desired, o.running, o.busy, o.launched, o.retired, o.drained, o.reaped)
+        err = (o.error.op, o.error.message) if o.error else None
+        key = (o.desired, o.running, o.busy, o.launched, o.retired, o.drained, o.reaped, o.cause, err)
         if not self.record_all and key == st.last_recorded:
             return
         st.last_recorded = key
-        reason = o.reason
-        if o.drained > 0:
-            reason += f"; drain asked of {o.drained}"
-        if o.reaped:
-            reason += f"; reaped {o.reaped} that never reported"
-        self.recorder.record(o.pool, self.policy_name, o.desired, o.running, o.busy,
-                             o.launched, o.retired, reason, now)
+        rec = o.record(self.policy_name, now)
+        self.recorder.record(rec)
         log.info("fleet decision", extra={"pool": o.pool, "desired": o.desired, "running": o.running,
                                           "busy": o.busy, "launched": o.launched, "retired": o.retired,
-                                          "reason": reason})
+                                          "cause": str(o.cause), "reason": render(rec)})
 
 
 def _matches(w: WorkerView, inst: Instance) -> bool:
@@ -379,6 +480,4 @@ def _matches(w: WorkerView, inst: Instance) -> bool:
 
 
 def _with(w: WorkerView, **changes: Any) -> WorkerView:
-    from dataclasses import replace
-
     return replace(w, **changes)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.config.sections import PoolConfig
+from ebbtide.fleet.causes import Cause
 from ebbtide.queue.base import QueueStats
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -99,10 +100,10 @@ class LaunchFailure:
 class PoolView:
     config: PoolConfig
     workers: tuple[WorkerView, ...] = ()
-    pending: int = 0  # launches asked of the provider that have no worker record yet
     launch_failures: tuple[LaunchFailure, ...] = ()  # recent ones, oldest first
     last_launch_at: float | None = None
     last_retire_at: float | None = None
+    provider_error: str | None = None  # the provider is failing: no launches until it recovers
 
     @property
     def name(self) -> str:
@@ -122,8 +123,9 @@ class PoolView:
 
     @property
     def running(self) -> int:
-        """Capacity now and on its way: live workers plus launches not yet registered."""
-        return len(self.live) + self.pending
+        """Capacity now and on its way: live workers, booting ones included (a launch registers
+        its worker at once, so there is no separate count of pending launches)."""
+        return len(self.live)
 
     @property
     def busy(self) -> int:
@@ -161,7 +163,8 @@ class Observation:
 class PoolDecision:
     pool: str
     desired: int
-    reason: str
+    reason: str  # the policy's figures, for people; the cause is the data
+    cause: Cause = Cause.STEADY
 
 
 @dataclass(frozen=True)

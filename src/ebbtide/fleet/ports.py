@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ebbtide.fleet.causes import DecisionRecord
 from ebbtide.fleet.model import QueueView, WorkerView
 
 
@@ -36,7 +37,6 @@ class WorkerSource(Protocol):
 
 
 class DecisionRecorder(Protocol):
-    def record(
-        self, pool: str, policy: str, desired: int, running: int, busy: int,
-        launched: int, retired: int, reason: str, at: float,
-    ) -> None: ...
+    def record(self, rec: DecisionRecord) -> None:
+        """Keep one pool's decision; text for people is rendered from it (`causes.render`)."""
+        ...

@@ -11,6 +11,7 @@ from ebbtide.catalog.records import WorkerRecord
 from ebbtide.catalog.states import JobState
 from ebbtide.clock import Clock
 from ebbtide.errors import BackendUnavailable
+from ebbtide.fleet.causes import DecisionRecord, render
 from ebbtide.fleet.model import QueueView, WorkerView
 from ebbtide.queue.base import Queue
 from ebbtide.reconcile import reap_silent, reconcile_dead_letters, resend_stranded
@@ -117,8 +118,11 @@ class CatalogFleetState:
     def mark_gone(self, worker_id: str) -> None:
         self.catalog.mark_worker_gone(worker_id)
 
-    def record(
-        self, pool: str, policy: str, desired: int, running: int, busy: int,
-        launched: int, retired: int, reason: str, at: float,
-    ) -> None:
-        self.catalog.record_decision(pool, policy, desired, running, busy, launched, retired, reason, at=at)
+    def record(self, rec: DecisionRecord) -> None:
+        """The typed record is kept as columns; the sentence is rendered here, at the edge."""
+        err = f"{rec.error.op}: {rec.error.message}" if rec.error else None
+        self.catalog.record_decision(
+            rec.pool, rec.policy, rec.desired, rec.running, rec.busy, rec.launched, rec.retired,
+            render(rec), at=rec.at, cause=str(rec.cause), notes=tuple(str(n) for n, _ in rec.notes),
+            error=err,
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ebbtide.catalog.states import WorkerState
+from ebbtide.fleet.causes import DecisionRecord, render
 from ebbtide.fleet.controller import Controller
 from ebbtide.fleet.model import QueueView, WorkerView
 from ebbtide.fleet.policies import policy_for
@@ -87,6 +88,7 @@ class SimSources:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.decisions: list[tuple[float, str, int, str]] = []
+        self.records: list[DecisionRecord] = []
 
     def observe_queue(self) -> QueueView:
         return self.engine.queue_view()
@@ -115,19 +117,9 @@ class SimSources:
         if w is not None and w.state != WorkerState.GONE:
             self.engine.stop_worker(w)
 
-    def record(
-        self,
-        pool: str,
-        policy: str,
-        desired: int,
-        running: int,
-        busy: int,
-        launched: int,
-        retired: int,
-        reason: str,
-        at: float,
-    ) -> None:
-        self.decisions.append((at, pool, desired, reason))
+    def record(self, rec: DecisionRecord) -> None:
+        self.records.append(rec)
+        self.decisions.append((rec.at, rec.pool, rec.desired, render(rec)))
 
 
 def attach_controller(engine: Engine) -> tuple[Controller, SimSources, dict[str, SimProvider]]:

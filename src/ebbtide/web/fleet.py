@@ -40,6 +40,8 @@ class PoolOut(BaseModel):
     booting: int
     last_reason: str | None
     last_decision_at: float | None
+    last_cause: str | None = None
+    provider_error: str | None = None  # set while the pool's provider is failing
 
 
 class WorkerOut(BaseModel):
@@ -70,6 +72,9 @@ class DecisionOut(BaseModel):
     launched: int
     retired: int
     reason: str
+    cause: str = ""
+    notes: list[str] = []
+    error: str | None = None
 
 
 class CostOut(BaseModel):
@@ -126,6 +131,8 @@ def pools_out(
                 booting=sum(w.state == WorkerState.BOOTING for w in live),
                 last_reason=d.reason if d else None,
                 last_decision_at=d.at if d else None,
+                last_cause=d.cause or None if d else None,
+                provider_error=d.error if d else None,
             )
         )
     return out
@@ -161,7 +168,7 @@ def worker_out(services: Services, w: WorkerRecord) -> WorkerOut:
 
 
 def decision_out(d: FleetDecision) -> DecisionOut:
-    return DecisionOut.model_validate(d, from_attributes=True)
+    return DecisionOut.model_validate({**dataclasses.asdict(d), "notes": list(d.notes)})
 
 
 @router.get("/queue", response_model=QueueOut)

@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ebbtide.catalog.states import JobState, WorkerState
+from ebbtide.fleet.snapshot import latest_decisions
 from ebbtide.services import Services
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,16 @@ class EbbtideCollector(Collector):
             if recent:
                 speed.add_metric([pool], statistics.median(recent))
         yield speed
+
+        failing = GaugeMetricFamily(
+            "ebbtide_pool_provider_error", "1 while the pool's provider is failing (it backs off)",
+            labels=["pool"],
+        )
+        latest = latest_decisions(s.catalog)
+        for pool in sorted(pools):
+            d = latest.get(pool)
+            failing.add_metric([pool], 1.0 if d is not None and d.error else 0.0)
+        yield failing
 
         cost = GaugeMetricFamily("ebbtide_cost_dollars", "Dollars spent on workers so far", labels=["pool"])
         for pool, dollars in sorted(s.catalog.cost_so_far().items()):

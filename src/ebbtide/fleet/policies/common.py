@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from ebbtide.fleet.causes import Cause
 from ebbtide.fleet.model import Observation, PoolDecision, PoolView
 
 # A pool whose launches failed this recently gets no new launches; the next pool takes its share.
@@ -20,7 +21,8 @@ def pool_cap(pool: PoolView) -> int:
 
 
 def growable(pool: PoolView, now: float) -> bool:
-    return not pool.failed_since(now - LAUNCH_FAILURE_WINDOW)
+    """No launches in a pool whose provider is failing or whose launches failed recently."""
+    return pool.provider_error is None and not pool.failed_since(now - LAUNCH_FAILURE_WINDOW)
 
 
 def scalable(obs: Observation) -> list[PoolView]:
@@ -36,13 +38,13 @@ def free_idle(obs: Observation) -> int:
 
 def static_decisions(obs: Observation) -> list[PoolDecision]:
     return [
-        PoolDecision(p.name, len(p.live), f"static pool: {len(p.live)} worker(s) reporting, not scaled")
+        PoolDecision(p.name, len(p.live), f"{len(p.live)} worker(s) reporting", Cause.STATIC)
         for p in obs.pools
         if p.static
     ]
 
 
-def spread(obs: Observation, total: int, why: str) -> list[PoolDecision]:
+def spread(obs: Observation, total: int, why: str, cause: Cause) -> list[PoolDecision]:
     """Spread `total` workers over the scalable pools.
 
     Existing workers stay where they are (no churn between pools). Growth goes to the first pool
@@ -59,8 +61,7 @@ def spread(obs: Observation, total: int, why: str) -> list[PoolDecision]:
             if extra <= 0:
                 break
             if not growable(p, obs.now):
-                notes[p.name] = "launches failed recently, next pool takes its share"
-                continue
+                continue  # the controller notes it (Note.POOL_FAILING)
             add = max(0, min(extra, pool_cap(p) - want[p.name]))
             want[p.name] += add
             extra -= add
@@ -76,7 +77,7 @@ def spread(obs: Observation, total: int, why: str) -> list[PoolDecision]:
     for p in pools:
         d = clamp(p, want[p.name])
         note = notes.get(p.name)
-        out.append(PoolDecision(p.name, d, f"{why}; {note}" if note else why))
+        out.append(PoolDecision(p.name, d, f"{why}; {note}" if note else why, cause))
     return _in_pool_order(obs, out)
 
 

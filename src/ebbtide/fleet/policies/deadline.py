@@ -1,20 +1,20 @@
-"""ebbtide's own policy: buy only the capacity the free pools cannot supply in time.
+"""ebbtide's own policy: buy capacity only while the waiting it saves is worth its price.
 
 It answers the question seeds 000 and 001 answer by hand ("the Jetson handles 80-85 %, AWS is
 burst capacity") with a small plan: the waiting jobs are handed, oldest first, to whichever worker
 is free first — free pools' workers (the static edge box, local workers), paid workers already
-running, and workers a launch would add after their boot time — and a job is late when it is
-ready after `target_ready` from the oldest upload.
+running, and workers a launch would add after their boot time — and a job is late by however much
+it is ready after `target_ready` from the oldest upload.
 
-- When some set of pools can get every waiting job ready in time, the policy buys the cheapest
-  such set: candidates are added cheapest first (a running worker before a new launch of the same
-  pool) until nothing is late, then the dearest ones that turn out unnecessary are dropped. An
-  idle or finishing worker of a pricier pool is not kept when cheaper capacity covers the backlog
-  (a busy one is asked to drain: it finishes its job and takes no other).
-- When not even every pool at its cap can keep the target, paying a premium buys no promise, only
-  a shorter delay at (for on-demand vs spot) three times the price: the policy then uses the free
-  pools and the cheapest pool it can still launch in — spot, or on-demand while spot launches are
-  failing — and adds a worker only while it saves more waiting than a boot takes.
+The trade-off is stated, not implied: `wait_value_per_hour` is what one hour of one upload's
+lateness is worth to the user. Free capacity is always used. Paid capacity is added cheapest
+first (a running worker before a new launch of the same pool) while the lateness it saves, at
+that value, is worth more than the worker costs for the job it takes (its boot, billed, plus the
+job's time at its price); then the dearest picks that the rest make unnecessary are dropped. So
+the target is always reachable in the sense that matters: a late plan buys exactly the capacity
+whose price the user said the saved waiting is worth, whichever pool that is (a premium
+on-demand worker too, when it saves enough), and nothing when waiting is cheaper. A very large
+value keeps the target whenever any set of pools can; 0 never pays for speed.
 
 An idle paid worker is kept warm only while the expected wait for the next job costs less than a
 cold start (boot time, billed at least a minute), which replaces seed 000's fixed 25-minute
@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.config.sections import DeadlinePolicyConfig
+from ebbtide.fleet.causes import Cause
 from ebbtide.fleet.model import Decision, Observation, PoolDecision, PoolView, WorkerView
 from ebbtide.fleet.policies.common import clamp, growable, pool_cap
 
 MIN_BILLED = 60.0  # seconds a cloud launch is billed at least (EC2 per-second billing)
 MAX_PLAN_JOBS = 256  # jobs planned one by one; later ones are late under any plan anyway
-MIN_GAIN = 60.0  # a launch that cannot keep the target must at least save this much waiting
 _STILL_WORKING = (WorkerState.IDLE, WorkerState.BUSY)
 
 
@@ -92,17 +92,24 @@ def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
     return 1.0 / arrival_rate <= max(pool.config.boot_time, MIN_BILLED if not pool.free else 0.0)
 
 
+def _slot_cost(s: _Slot, job: float, now: float) -> float:
+    """Dollars one more job on this worker costs: its job time, plus the boot of a new launch."""
+    busy = job / s.speed + (max(0.0, s.free_at - now) if s.new else 0.0)
+    return s.price * max(busy, MIN_BILLED if s.new else 0.0) / 3600.0
+
+
 def _choose(
     obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float
-) -> tuple[list[_Slot], str, float | None]:
-    """(optional workers the plan buys, how it chose, until when that choice holds).
+) -> tuple[list[_Slot], Cause, float | None]:
+    """(optional workers the plan buys, why, until when that choice holds).
 
-    The choice "buy nothing" holds for as long as the free workers keep the target: every time
-    in the plan is a busy-until estimate (progress falls behind the clock by at most one second
-    per second) plus fixed job times, so it drifts later by at most one second per second and
-    the slack before the deadline is a safe promise. Other choices promise nothing."""
+    The choice "buy nothing" while free workers keep the target holds for as long as they keep
+    it: every time in the plan is a busy-until estimate (progress falls behind the clock by at
+    most one second per second) plus fixed job times, so it drifts later by at most one second
+    per second and the slack before the deadline is a safe promise. Other choices promise nothing."""
     default = cfg.default_job_seconds
     deadline = obs.now + cfg.target_ready - (obs.queue.oldest_age or 0.0)
+    per_second = cfg.wait_value_per_hour / 3600.0  # dollars one second of lateness is worth
     required: list[_Slot] = []
     optional: list[_Slot] = []
     for rank, pool in enumerate(obs.pools):
@@ -113,47 +120,35 @@ def _choose(
             s = _Slot(pool.name, rank, price, _busy_until(obs, pool, w, default), obs.speed(pool))
             # free capacity is always used; a paid worker's next job is a choice
             (required if pool.free else optional).append(s)
-        for _ in range(pool.pending):
-            boot = obs.now + pool.config.boot_time
-            (required if pool.free else optional).append(
-                _Slot(pool.name, rank, price, boot, obs.speed(pool))
-            )
         if not pool.static and growable(pool, obs.now):
-            room = max(0, pool_cap(pool) - len(usable) - pool.pending)
+            room = max(0, pool_cap(pool) - len(usable))
             per = _Slot(pool.name, rank, price, obs.now + pool.config.boot_time, obs.speed(pool), new=True)
-            optional.extend([per] * min(room, jobs))
+            optional.extend([per] * min(room, jobs))  # launches are a choice, free ones at $0
     optional.sort(key=lambda s: (s.price, s.new, s.free_at, s.rank))
     late, lateness, last = _plan(required, jobs, job, deadline)
     if late == 0:
         # with one speed, the k-th job's start is the k-th earliest slot: it drifts like the slots
         same_speed = len({s.speed for s in required}) <= 1
         stable = obs.now + max(0.0, deadline - last) if jobs <= MAX_PLAN_JOBS and same_speed else None
-        return [], "free workers keep the target", stable
-    if _plan(required + optional, jobs, job, deadline)[0] == 0:
-        chosen: list[_Slot] = []
-        for s in optional:  # cheapest first until nothing is late
-            chosen.append(s)
-            if _plan(required + chosen, jobs, job, deadline)[0] == 0:
-                break
-        for s in sorted(chosen, key=lambda s: (-s.price, not s.new)):  # drop what the rest covers
-            rest = list(chosen)
-            rest.remove(s)
-            if _plan(required + rest, jobs, job, deadline)[0] == 0:
-                chosen = rest
-        return chosen, "cheapest pools that keep the target", None
-    # the target is out of reach: no premium, only the cheapest pool still launching
-    launchable = [p.config.price_per_hour for p in obs.pools
-                  if not p.free and not p.static and pool_cap(p) > 0 and growable(p, obs.now)]
-    tier = min(launchable) if launchable else min((s.price for s in optional), default=0.0)
-    chosen = []
-    for s in optional:
-        if s.price > tier:
-            break
+        return [], Cause.FREE_CAPACITY, stable
+    chosen: list[_Slot] = []
+    for s in optional:  # cheapest first, while the waiting it saves is worth its price
         trial = _plan([*required, *chosen, s], jobs, job, deadline)[1]
-        if trial < lateness - MIN_GAIN or (math.isinf(lateness) and not math.isinf(trial)):
+        if math.isinf(lateness) and not math.isinf(trial):
+            worth = True  # some job had no worker at all
+        else:
+            worth = (lateness - trial) * per_second >= _slot_cost(s, job, obs.now) and trial < lateness
+        if worth:
             chosen.append(s)
             lateness = trial
-    return chosen, "target out of reach: cheapest pool only", None
+    for s in sorted(chosen, key=lambda s: (-s.price, not s.new)):  # drop what the rest covers
+        rest = list(chosen)
+        rest.remove(s)
+        without = _plan(required + rest, jobs, job, deadline)[1]
+        if not math.isinf(without) and (without - lateness) * per_second < _slot_cost(s, job, obs.now):
+            chosen, lateness = rest, without
+    kept = _plan(required + chosen, jobs, job, deadline)[0] == 0
+    return chosen, Cause.BACKLOG if kept else Cause.OUT_OF_REACH, None
 
 
 def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
@@ -163,10 +158,10 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
     work = q.waiting_work_seconds + q.waiting_unknown * default
     running = q.running_work_seconds + q.running_unknown * default / 2
     head = (f"deadline: {jobs} job(s), {work:.0f}s waiting, {running:.0f}s running, "
-            f"ready within {cfg.target_ready:g}s")
+            f"ready within {cfg.target_ready:g}s, waiting worth ${cfg.wait_value_per_hour:g}/h")
     picked: dict[str, int] = {}
     launches: dict[str, int] = {}
-    how = "nothing waiting"
+    how = Cause.SCALE_IN  # nothing waiting
     stable: float | None = math.inf  # nothing waiting: only an event changes the answer
     if jobs > 0:
         job = max(work / jobs, 1.0)
@@ -180,33 +175,33 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
     idle_free = any(p.idle for p in obs.pools if p.free)
     for pool in sorted(obs.pools, key=lambda p: p.config.price_per_hour):
         if pool.static:
-            out.append(PoolDecision(pool.name, len(pool.live), f"static pool, {len(pool.live)} reporting"))
+            out.append(PoolDecision(pool.name, len(pool.live), f"{len(pool.live)} reporting", Cause.STATIC))
             continue
         live = pool.live
+        cause = how
         if pool.free:
-            keep = len(live) + pool.pending  # a free worker costs nothing while it is needed
-            keep = keep if jobs > 0 else sum(1 for w in live if w.busy) + pool.pending
+            keep = len(live)  # a free worker costs nothing while it is needed
+            keep = keep if jobs > 0 else sum(1 for w in live if w.busy)
             desired = keep + launches.get(pool.name, 0)
         elif jobs > 0:
             desired = picked.get(pool.name, 0)
         else:
-            desired = sum(1 for w in live if w.busy) + pool.pending
+            desired = sum(1 for w in live if w.busy)
         add = launches.get(pool.name, 0)
         warm = ""
-        spare = len(live) + pool.pending - desired
+        spare = len(live) - desired
         if spare > 0:
             stable = None  # the arrival rate moves with the clock, and so may the warm worker
         if spare > 0 and warm_left and not idle_free and warm_worth_it(pool, q.arrival_rate):
             desired += 1
             warm_left -= 1
             warm = f"; 1 kept warm (next job expected in {1 / q.arrival_rate:.0f}s)"
+            cause = Cause.KEEP_WARM
         desired = clamp(pool, desired)
         if pool.free and desired > 0 and any(not w.busy for w in live):
             idle_free = True
-        why = f"{head}; {how}; {pool.name}: keep {desired - add}, launch {add}{warm}"
-        if not growable(pool, obs.now):
-            why += "; launches failed recently, the next pool takes its share"
-        out.append(PoolDecision(pool.name, desired, why))
+        why = f"{head}; {pool.name}: keep {desired - add}, launch {add}{warm}"
+        out.append(PoolDecision(pool.name, desired, why, cause))
     rank = {p.name: i for i, p in enumerate(obs.pools)}
     out.sort(key=lambda d: rank[d.pool])
     return Decision(tuple(out), dict(obs.memory), stable)

@@ -10,6 +10,7 @@ do not count, as the Jetson's receives hid them from CloudWatch.
 from __future__ import annotations
 
 from ebbtide.config.sections import StepPolicyConfig
+from ebbtide.fleet.causes import Cause
 from ebbtide.fleet.model import Decision, Observation
 from ebbtide.fleet.policies.common import free_idle, scalable, spread
 
@@ -36,13 +37,16 @@ def decide_step(cfg: StepPolicyConfig, obs: Observation) -> Decision:
     step = step_capacity(cfg, depth) if depth > 0 else None
     if step is not None:
         if step != current and last is not None and obs.now - last < cfg.cooldown:
-            want, why = current, f"depth {depth} → step {step}, held by cooldown ({cfg.cooldown:g}s)"
+            want, cause = current, Cause.COOLDOWN
+            why = f"depth {depth} → step {step}, held by cooldown ({cfg.cooldown:g}s)"
         else:
             want, why = step, f"depth {depth} → exact capacity {step}"
+            cause = Cause.BACKLOG if step > current else Cause.SCALE_IN if step < current else Cause.STEADY
     elif visible == 0 and obs.now - mem["empty_since"] >= cfg.scale_in_after:
         want, why = 0, f"queue empty for {obs.now - mem['empty_since']:g}s ≥ {cfg.scale_in_after:g}s → 0"
+        cause = Cause.SCALE_TO_ZERO
     else:
-        want, why = current, f"depth {depth}: no step applies, holding {current}"
+        want, why, cause = current, f"depth {depth}: no step applies, holding {current}", Cause.STEADY
     if want != current:
         mem["last_scale_at"] = obs.now
-    return Decision(tuple(spread(obs, want, f"step: {why}")), mem)
+    return Decision(tuple(spread(obs, want, f"step: {why}", cause)), mem)

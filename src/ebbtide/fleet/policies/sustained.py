@@ -8,6 +8,7 @@ launches up to a level (never trims between levels), like the seed's "if activeS
 from __future__ import annotations
 
 from ebbtide.config.sections import SustainedPolicyConfig
+from ebbtide.fleet.causes import Cause
 from ebbtide.fleet.model import Decision, Observation
 from ebbtide.fleet.policies.common import free_idle, scalable, spread
 
@@ -35,10 +36,12 @@ def decide_sustained(cfg: SustainedPolicyConfig, obs: Observation) -> Decision:
     idle_for = obs.now - mem["idle_since"] if "idle_since" in mem else 0.0
     if "idle_since" in mem and idle_for >= cfg.idle_to_zero:
         want, why = 0, f"0 waiting for {idle_for:g}s ≥ {cfg.idle_to_zero:g}s → terminate all"
+        cause = Cause.SCALE_TO_ZERO
     elif level is not None and level > current:
-        want, why = level, f"{waiting} waiting ≥ {level_at} held {cfg.hold:g}s → {level}"
+        want, cause = level, Cause.BACKLOG
+        why = f"{waiting} waiting ≥ {level_at} held {cfg.hold:g}s → {level}"
     else:
-        want, why = current, f"{waiting} waiting, holding {current}"
+        want, why, cause = current, f"{waiting} waiting, holding {current}", Cause.STEADY
     if want > cfg.cap:
         want, why = cfg.cap, f"{why}, hard cap {cfg.cap}"
-    return Decision(tuple(spread(obs, want, f"sustained: {why}")), mem)
+    return Decision(tuple(spread(obs, want, f"sustained: {why}", cause)), mem)

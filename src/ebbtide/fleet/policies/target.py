@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.config.sections import TargetPolicyConfig
+from ebbtide.fleet.causes import Cause
 from ebbtide.fleet.model import Decision, Observation
 from ebbtide.fleet.policies.common import ceil_div, free_idle, scalable, spread
 
@@ -34,16 +35,18 @@ def decide_target(cfg: TargetPolicyConfig, obs: Observation) -> Decision:
     if want > current:
         if last_out is not None and obs.now - last_out < cfg.scale_out_cooldown:
             want, why = current, f"{head}, scale-out cooldown ({cfg.scale_out_cooldown:g}s) holds {current}"
+            cause = Cause.COOLDOWN
         else:
             mem["last_scale_out"] = obs.now
-            why = f"{head}, scale out from {current}"
+            why, cause = f"{head}, scale out from {current}", Cause.BACKLOG
     elif want < current:
         last_any = max((t for t in (last_out, last_in) if t is not None), default=None)
         if last_any is not None and obs.now - last_any < cfg.scale_in_cooldown:
             want, why = current, f"{head}, scale-in cooldown ({cfg.scale_in_cooldown:g}s) holds {current}"
+            cause = Cause.COOLDOWN
         else:
             mem["last_scale_in"] = obs.now
-            why = f"{head}, scale in from {current} (in flight: {q.in_flight})"
+            why, cause = f"{head}, scale in from {current} (in flight: {q.in_flight})", Cause.SCALE_IN
     else:
-        why = f"{head}, steady"
-    return Decision(tuple(spread(obs, want, why)), mem)
+        why, cause = f"{head}, steady", Cause.STEADY
+    return Decision(tuple(spread(obs, want, why, cause)), mem)
