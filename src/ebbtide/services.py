@@ -43,7 +43,7 @@ def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     settings.data_path.mkdir(parents=True, exist_ok=True)
     return Services(
         settings=settings,
-        queue=open_queue(settings.queue, clock=clock),
+        queue=open_queue(settings.queue, clock=clock, accept_foreign=bool(settings.intake.mappings)),
         catalog=open_catalog(settings.catalog.url, clock=clock),
         store=open_store(settings.store, url_base=public_base_url(settings)),
         clock=clock,
