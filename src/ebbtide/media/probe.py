@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import av
 
@@ -62,7 +62,7 @@ def probe(path: Path | str) -> ProbeResult:
         return _probe_open(path, size, container)
 
 
-def probe_stream(stream: BinaryIO, name: str, size: int) -> ProbeResult:
+def probe_stream(stream: IO[bytes], name: str, size: int) -> ProbeResult:
     """Probe a seekable file-like object (a source read in place): only what the demuxer asks is read."""
     if size == 0:
         raise MediaError(f"{name} is empty (0 bytes)", hint="the object holds no data")

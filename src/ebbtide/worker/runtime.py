@@ -212,7 +212,7 @@ class Worker:
             queue.dead_letter(delivery, e.message)
             return Result.FAILED
         except Exception as e:  # the source's endpoint or the catalog is unreachable: try again later
-            log.warning("could not adopt a foreign message; retrying", extra={"error": str(e)})
+            log.warning("could not adopt a foreign message; retrying: %s", e, extra={"error": str(e)})
             qcfg = self.services.settings.queue
             queue.release(delivery, backoff(delivery.receive_count, qcfg.backoff_base, qcfg.backoff_max))
             return Result.FAILED
