@@ -44,7 +44,7 @@ def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     private_dir(settings.data_path)
     return Services(
         settings=settings,
-        queue=open_queue(settings.queue, clock=clock),
+        queue=open_queue(settings.queue, clock=clock, accept_foreign=bool(settings.intake.mappings)),
         catalog=open_catalog(settings.catalog.url, clock=clock),
         store=open_store(settings.store, url_base=public_base_url(settings)),
         clock=clock,

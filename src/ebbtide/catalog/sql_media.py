@@ -37,6 +37,7 @@ from ebbtide.catalog.states import (
 from ebbtide.errors import EbbtideError
 from ebbtide.safetext import has_control_chars
 from ebbtide.storage.base import validate_key, validate_prefix
+from ebbtide.storage.sources import is_location, parse_location
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,10 @@ class MediaPart(SqlCore):
         media_id: str | None = None,
     ) -> Media:
         title = self._title(title)
-        validate_key(source_key)
+        if is_location(source_key):  # a source in place, in the user's own bucket
+            parse_location(source_key)
+        else:
+            validate_key(source_key)
         if size_bytes < 0:
             raise EbbtideError(f"size_bytes must be ≥ 0, got {size_bytes}", hint="pass the file's size")
         mid = check_id(media_id, "media id") if media_id else new_id()

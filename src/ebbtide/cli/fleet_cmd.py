@@ -186,7 +186,9 @@ def _submit_demo(services: Services) -> None:
 
 # ebbtide submit --------------------------------------------------------------------------------
 def submit(
-    files: Annotated[list[Path], typer.Argument(help="video files to upload", exists=False)],
+    files: Annotated[
+        list[str], typer.Argument(help="video files to upload, or s3://bucket/key to transcode in place")
+    ],
     owner: Annotated[
         str | None, typer.Option("--owner", help="user the uploads belong to (default admin)")
     ] = None,
@@ -194,11 +196,12 @@ def submit(
     follow: Annotated[bool, typer.Option("--follow/--no-follow", help="show progress until done")] = True,
     timeout: Annotated[float, typer.Option("--timeout", help="stop following after N seconds")] = 3600.0,
 ) -> None:
-    """Upload files and queue their transcodes; follow them with progress bars until done."""
+    """Upload files (or queue s3:// sources where they are); follow them with progress bars until done."""
     from ebbtide.services import open_services
-    from ebbtide.worker.intake import submit_file
+    from ebbtide.storage.sources import is_location
+    from ebbtide.worker.intake import submit_file, submit_location
 
-    missing = [str(f) for f in files if not f.is_file()]
+    missing = [f for f in files if not is_location(f) and not Path(f).is_file()]
     if missing:
         raise EbbtideError(f"no such file: {', '.join(missing)}", hint="give paths to video files")
     services = open_services(settings())
@@ -212,7 +215,10 @@ def submit(
         assert user is not None
         ids = []
         for f in files:
-            media = submit_file(services, f, user.id, title or None)
+            if is_location(f):
+                media = submit_location(services, f, user.id, title or None)
+            else:
+                media = submit_file(services, Path(f), user.id, title or None)
             ids.append((media.id, media.title))
             console.print(f"queued [bold]{media.title}[/] as {media.id}")
         if follow:

@@ -295,3 +295,51 @@ class WebConfig(Section):
 class AwsConfig(Section):
     region: str = Field("us-east-1", description="default AWS region")
     endpoint_url: str | None = Field(None, description="AWS endpoint override (moto, localstack)")
+
+
+_FIELD = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+class IntakeMapping(Section):
+    """How one foreign producer's JSON message becomes an ebbtide transcode job."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="names the mapping in logs and ids")
+    external_id: str = Field(pattern=_FIELD, description="message field holding the producer's own job id")
+    source: str = Field(description="source location template, e.g. s3://bucket/{org_id}/{media_id}.mp4")
+    owner: str = Field(description="ebbtide user name the media belongs to; may use {fields}")
+    title: str = Field("{" + "external_id" + "}", description="media title template; may use {fields}")
+    require: tuple[str, ...] = Field((), description="further fields a message must have to match")
+    metadata: tuple[str, ...] = Field((), description="message fields kept on the job as metadata")
+
+    @model_validator(mode="after")
+    def _template(self) -> IntakeMapping:
+        if not self.source.startswith("s3://") or "/" not in self.source[5:]:
+            raise ValueError(f"source {self.source!r} must look like s3://bucket/key-template")
+        return self
+
+
+class IntakeConfig(Section):
+    mappings: tuple[IntakeMapping, ...] = Field((), description="foreign message formats turned into jobs")
+
+
+class SourcesConfig(Section):
+    """Objects transcoded where they already are (a user's own bucket), never copied in first."""
+
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint of source buckets (Wasabi…)")
+    region: str | None = Field(None, description="region of the source buckets")
+    allow_buckets: tuple[str, ...] = Field((), description="buckets any user may submit sources from")
+
+
+class EventsConfig(Section):
+    webhook_urls: tuple[str, ...] = Field((), description="URLs that receive state-change events")
+    secret: str | None = Field(None, description="HMAC-SHA256 key signing each webhook body")
+    timeout: Duration = Field(10.0, description="seconds one webhook delivery may take")
+    max_attempts: int = Field(12, ge=1, description="deliveries tried before an event is given up")
+    backoff_base: Duration = Field(1.0, description="first retry delay; doubles each attempt")
+    backoff_max: Duration = Field(300.0, description="longest retry delay")
+    progress_every: Duration = Field(5.0, description="at most one progress event per media this often")
+
+
+class CorsConfig(Section):
+    origins: tuple[str, ...] = Field((), description="origins allowed to fetch streams and files ('*' = any)")
+    max_age: int = Field(600, ge=0, description="seconds a browser may cache a preflight answer")

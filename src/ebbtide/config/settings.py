@@ -13,11 +13,15 @@ from pydantic import Field, ValidationError
 from ebbtide.config.sections import (
     AwsConfig,
     CatalogConfig,
+    CorsConfig,
+    EventsConfig,
     FleetConfig,
+    IntakeConfig,
     MediaConfig,
     PoolConfig,
     QueueConfig,
     Section,
+    SourcesConfig,
     StoreConfig,
     WebConfig,
     WorkerConfig,
@@ -41,6 +45,10 @@ class Settings(Section):
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     aws: AwsConfig = Field(default_factory=AwsConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
 
     @property
     def data_path(self) -> Path:

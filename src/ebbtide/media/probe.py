@@ -9,6 +9,7 @@ import statistics
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import av
 
@@ -59,6 +60,18 @@ def probe(path: Path | str) -> ProbeResult:
         raise _open_error(path, e) from e
     with container:
         return _probe_open(path, size, container)
+
+
+def probe_stream(stream: IO[bytes], name: str, size: int) -> ProbeResult:
+    """Probe a seekable file-like object (a source read in place): only what the demuxer asks is read."""
+    if size == 0:
+        raise MediaError(f"{name} is empty (0 bytes)", hint="the object holds no data")
+    try:
+        container = av.open(stream, mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{name} is not a video file ffmpeg can read ({e})", hint=_HINT_BAD) from e
+    with container:
+        return _probe_open(Path(name), size, container)
 
 
 def _open_error(path: Path, e: Exception) -> MediaError:

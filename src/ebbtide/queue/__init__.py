@@ -5,6 +5,7 @@ Backends are imported lazily so an embedded install never loads boto3, redis or 
 
 from __future__ import annotations
 
+import math
 from urllib.parse import unquote, urlparse
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
@@ -33,14 +34,20 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def open_queue(cfg: QueueConfig, clock: Clock = SYSTEM_CLOCK) -> Queue:
-    """Open the backend named by `cfg.url`; an unknown scheme is a ConfigError listing the allowed ones."""
+def open_queue(cfg: QueueConfig, clock: Clock = SYSTEM_CLOCK, accept_foreign: bool = False) -> Queue:
+    """Open the backend named by `cfg.url`; an unknown scheme is a ConfigError listing the allowed ones.
+
+    `accept_foreign` (intake mappings configured) lets any JSON object through to the worker; the
+    sqlite and sqs backends support it (foreign producers write to SQS)."""
     url = cfg.url
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         from ebbtide.queue.sqlite import SqliteQueue
 
-        return SqliteQueue(sqlite_path(url), name=cfg.name, max_receives=cfg.max_receives, clock=clock)
+        return SqliteQueue(
+            sqlite_path(url), name=cfg.name, max_receives=cfg.max_receives, clock=clock,
+            accept_foreign=accept_foreign,
+        )  # fmt: skip
     if scheme == "sqs":
         from ebbtide.queue.sqs import SqsQueue
 
@@ -51,6 +58,9 @@ def open_queue(cfg: QueueConfig, clock: Clock = SYSTEM_CLOCK) -> Queue:
             endpoint_url=cfg.endpoint_url,
             region=cfg.region,
             clock=clock,
+            accept_foreign=accept_foreign,
+            create_wait=int(cfg.wait),
+            create_visibility=math.ceil(cfg.lease),
         )
     if scheme in ("redis", "rediss"):
         from ebbtide.queue.redis import RedisQueue

@@ -76,15 +76,18 @@ def encode_body(body: Mapping[str, Any] | str) -> str:
     return body if isinstance(body, str) else json.dumps(dict(body), separators=(",", ":"))
 
 
-def decode_body(raw: str) -> dict[str, Any]:
-    """Parse and check a message body; raises BadMessage with a reason a person can read."""
+def decode_body(raw: str, required: Sequence[str] = REQUIRED_FIELDS) -> dict[str, Any]:
+    """Parse and check a message body; raises BadMessage with a reason a person can read.
+
+    A queue that also carries other systems' messages (intake mappings) passes `required=()`:
+    any JSON object reaches the worker, which maps it or dead-letters it with its own reason."""
     try:
         value = json.loads(raw)
     except (ValueError, TypeError) as e:
         raise BadMessage(f"body is not valid JSON ({e.__class__.__name__}: {e})") from None
     if not isinstance(value, dict):
         raise BadMessage(f"body must be a JSON object, got {type(value).__name__}")
-    missing = [f for f in REQUIRED_FIELDS if not isinstance(value.get(f), str) or not value.get(f)]
+    missing = [f for f in required if not isinstance(value.get(f), str) or not value.get(f)]
     if missing:
         raise BadMessage(f"body is missing {', '.join(missing)} (every job needs job_id and kind)")
     return value

@@ -28,6 +28,7 @@ from typing import Any
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.fsperm import private_file
 from ebbtide.queue.base import (
+    REQUIRED_FIELDS,
     BadMessage,
     DeadLetter,
     Delivery,
@@ -95,11 +96,13 @@ class SqliteQueue:
         max_receives: int = 5,
         clock: Clock = SYSTEM_CLOCK,
         busy_timeout_ms: int = 30_000,
+        accept_foreign: bool = False,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         private_file(self.path)  # 0600: message bodies name users' media
         self.name = name
         self.max_receives = max_receives
+        self.required: tuple[str, ...] = () if accept_foreign else REQUIRED_FIELDS
         self.clock = clock
         self._lock = threading.RLock()
         self._wakeup = _wakeup_for(str(self.path))
@@ -209,7 +212,8 @@ class SqliteQueue:
             malformed = []
             for message_id, raw, sent_at, count, _seq in sorted(rows, key=lambda r: r[4]):
                 try:
-                    out.append(Delivery(message_id, receipt, decode_body(raw), count, sent_at, until))
+                    body = decode_body(raw, self.required)
+                    out.append(Delivery(message_id, receipt, body, count, sent_at, until))
                 except BadMessage as e:
                     malformed.append((message_id, str(e)))
             exhausted = self._bury_exhausted(now) if len(rows) < want else 0  # eligible ones ran out

@@ -1,7 +1,9 @@
 """Amazon SQS (or any SQS-compatible endpoint) as the job queue, through boto3.
 
-Opening creates the queue and `<name>-dlq` if they are missing, with a RedrivePolicy
-(maxReceiveCount = max_receives) so SQS itself moves a message that keeps failing. Receives
+Opening adopts an existing queue as it is: its live RedrivePolicy names the DLQ (any name) and the
+receive limit, which win over `queue.max_receives` (`doctor` reports the mismatch). A missing queue
+is created with `<name>-dlq`, a RedrivePolicy (maxReceiveCount = max_receives), 20 s long polling
+and a visibility timeout of the lease, so SQS itself moves a message that keeps failing. Receives
 long-poll with WaitTimeSeconds and lease with VisibilityTimeout; SQS counts whole seconds, so
 leases, waits and delays are rounded up.
 
@@ -34,6 +36,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -44,7 +47,15 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import BackendUnavailable, ConfigError, EbbtideError
 from ebbtide.outage import Outage
-from ebbtide.queue.base import BadMessage, DeadLetter, Delivery, QueueStats, decode_body, encode_body
+from ebbtide.queue.base import (
+    REQUIRED_FIELDS,
+    BadMessage,
+    DeadLetter,
+    Delivery,
+    QueueStats,
+    decode_body,
+    encode_body,
+)
 from ebbtide.queue.sqlite import DEDUP_WINDOW, exhausted_reason
 
 log = logging.getLogger(__name__)
@@ -78,6 +89,31 @@ def _guarded(fn: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class SqsPolicy:
+    """What the live queue says, as SQS will act on it (not what the config assumed)."""
+
+    dlq_name: str | None
+    max_receive_count: int
+    visibility: int
+    wait: int
+
+
+def read_policy(client: Any, url: str) -> SqsPolicy:
+    attrs = client.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["RedrivePolicy", "VisibilityTimeout", "ReceiveMessageWaitTimeSeconds"],
+    ).get("Attributes", {})
+    redrive = json.loads(attrs.get("RedrivePolicy") or "{}")
+    arn = str(redrive.get("deadLetterTargetArn") or "")
+    return SqsPolicy(
+        dlq_name=arn.rsplit(":", 1)[-1] if arn else None,
+        max_receive_count=int(redrive.get("maxReceiveCount") or 0),
+        visibility=int(attrs.get("VisibilityTimeout") or 30),
+        wait=int(attrs.get("ReceiveMessageWaitTimeSeconds") or 0),
+    )
+
+
 def _seconds(value: float) -> int:
     return max(0, math.ceil(value))
 
@@ -95,6 +131,9 @@ class SqsQueue:
         region: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
         client: Any = None,
+        accept_foreign: bool = False,
+        create_wait: int = 20,
+        create_visibility: int = 600,
     ) -> None:
         if len(name) > 76:
             raise ConfigError(
@@ -115,8 +154,11 @@ class SqsQueue:
         )
         self._dedup: dict[str, tuple[str, float]] = {}
         self._dedup_lock = threading.Lock()
+        self.required: tuple[str, ...] = () if accept_foreign else REQUIRED_FIELDS
+        self.configured_max_receives = max_receives
         try:
-            self._open()
+            self._create_wait, self._create_visibility = create_wait, create_visibility
+            self._reopen()
         except _DRIVER_DOWN as e:
             raise BackendUnavailable(
                 f"cannot reach SQS for queue {name!r}: {e}",
@@ -127,14 +169,51 @@ class SqsQueue:
                 f"cannot open SQS queue {name!r}: {e}",
                 hint="check AWS credentials (env, profile or role), queue.region and queue.endpoint_url",
             ) from None
+        if self.policy.max_receive_count != max_receives:
+            log.warning(
+                "the queue's live maxReceiveCount differs from queue.max_receives; using the live one",
+                extra={"queue": name, "live": self.policy.max_receive_count, "configured": max_receives},
+            )
+        self.max_receives = self.policy.max_receive_count
 
-    def _open(self) -> None:
-        self.dlq_url = self._ensure(f"{self.name}-dlq", {})
-        dlq_arn = self.client.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
+    def _open(self, name: str, max_receives: int, wait: int, visibility: int) -> tuple[str, str, SqsPolicy]:
+        """Adopt an existing queue as it is (its DLQ, limit, visibility and wait); create what is missing.
+
+        A queue with a RedrivePolicy keeps it: its DLQ (whatever its name) is the dead letters'
+        place and its maxReceiveCount the limit. Only a queue without one gets `<name>-dlq`."""
+        url = self._url(name)
+        if url is not None:
+            policy = read_policy(self.client, url)
+            if policy.dlq_name:
+                dlq_url = self._url(policy.dlq_name)
+                if dlq_url is None:
+                    raise EbbtideError(
+                        f"SQS queue {name!r} dead-letters to {policy.dlq_name!r}, which does not exist",
+                        hint="create that DLQ or fix the queue's RedrivePolicy",
+                    )
+                return url, dlq_url, policy
+        dlq_url = self._url(f"{name}-dlq") or self._create(
+            f"{name}-dlq", {"MessageRetentionPeriod": "1209600"}
+        )
+        dlq_arn = self.client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(self.max_receives)})
-        self.url = self._ensure(self.name, {"RedrivePolicy": policy})
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+        if url is None:
+            url = self._create(name, {
+                "RedrivePolicy": redrive,
+                "ReceiveMessageWaitTimeSeconds": str(min(MAX_WAIT, max(0, wait))),
+                "VisibilityTimeout": str(min(43200, max(0, visibility))),
+            })  # fmt: skip
+        else:
+            self.client.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
+            log.info("added a redrive policy to SQS queue", extra={"queue": name})
+        return url, dlq_url, read_policy(self.client, url)
+
+    def _reopen(self) -> None:
+        self.url, self.dlq_url, self.policy = self._open(
+            self.name, self.configured_max_receives, self._create_wait, self._create_visibility
+        )
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -148,27 +227,23 @@ class SqsQueue:
                 code = _code(e)
                 if code in _MISSING_CODES:
                     log.warning("SQS queue vanished; creating it again", extra={"queue": self.name})
-                    self._open()
+                    self._reopen()
                     raise self.outage.failed(e) from e
                 if code in _SERVER_CODES:
                     raise self.outage.failed(e) from e
                 raise
 
-    def _ensure(self, name: str, attributes: dict[str, str]) -> str:
-        """Return the queue's URL, creating it with `attributes` if missing (an existing one is kept)."""
+    def _url(self, name: str) -> str | None:
         try:
-            url = str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
+            return str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
         except ClientError as e:
             if _code(e) not in _MISSING_CODES:
                 raise
-            url = str(self.client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
-            log.info("created SQS queue", extra={"queue": name})
-            return url
-        if attributes.get("RedrivePolicy"):
-            current = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
-            if not current.get("Attributes", {}).get("RedrivePolicy"):
-                self.client.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-                log.info("added a redrive policy to SQS queue", extra={"queue": name})
+            return None
+
+    def _create(self, name: str, attributes: dict[str, str]) -> str:
+        url = str(self.client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+        log.info("created SQS queue", extra={"queue": name})
         return url
 
     # -- producer -------------------------------------------------------------------------------
@@ -231,7 +306,7 @@ class SqsQueue:
             )
             return None
         try:
-            body = decode_body(raw)
+            body = decode_body(raw, self.required)
         except BadMessage as e:
             self._bury(m["MessageId"], m["ReceiptHandle"], raw, str(e), count)
             return None

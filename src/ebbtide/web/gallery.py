@@ -30,6 +30,7 @@ from ebbtide.catalog.records import Media, User
 from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.services import Services
 from ebbtide.storage.base import MultipartUploads, validate_key
+from ebbtide.storage.sources import is_location, parse_location
 from ebbtide.web.auth import CurrentUser, ServicesDep
 from ebbtide.web.signed import thumbnail_url
 from ebbtide.web.uploads import ReceivedFile, receive_multipart
@@ -329,6 +330,29 @@ def complete_upload(body: CompleteIn, user: CurrentUser, services: ServicesDep) 
     return video_out(services, media)
 
 
+class SourceIn(BaseModel):
+    location: str = Field(max_length=1100, description="s3://bucket/key of a video already in a bucket")
+    title: str | None = Field(None, max_length=200)
+
+
+@router.post("/sources", status_code=201, response_model=VideoOut)
+async def submit_source(body: SourceIn, user: CurrentUser, services: ServicesDep) -> VideoOut:
+    """Queue a video where it already is. Admins may name any bucket; others one on the allowlist."""
+    from ebbtide.media.errors import MediaError
+    from ebbtide.worker import intake
+
+    loc = parse_location(body.location)
+    if not user.is_admin and loc.bucket not in services.settings.sources.allow_buckets:
+        raise NotFound(f"no such source {loc}", hint="an admin can allow it: sources.allow_buckets")
+    try:
+        media = await run_in_threadpool(intake.submit_location, services, str(loc), user.id, body.title)
+    except NotFound:
+        raise NotFound(f"no such source {loc}", hint="check the bucket and key") from None
+    except MediaError as e:
+        raise MediaError(f"{loc.name} is not a video ebbtide can use: {e.message}", hint=e.hint) from None
+    return video_out(services, media)
+
+
 @router.post("/uploads/abort", status_code=204)
 def abort_upload(body: AbortIn, user: CurrentUser, services: ServicesDep) -> Response:
     key = _own_inbox_key(user, body.key)
@@ -363,7 +387,9 @@ def delete_video(media_id: MediaId, user: CurrentUser, services: ServicesDep) ->
 
     media = services.catalog.delete_media(media_id, owner_id=user.id)
     removed = services.store.delete_prefix(intake.media_prefix(media.owner_id, media.id))
-    if not media.source_key.startswith(intake.media_prefix(media.owner_id, media.id)):
+    if is_location(media.source_key):
+        pass  # a source in place is the user's own object: never deleted by ebbtide
+    elif not media.source_key.startswith(intake.media_prefix(media.owner_id, media.id)):
         services.store.delete(media.source_key)
     log.info("video deleted", extra={"media_id": media.id, "objects": removed})
     return Response(status_code=204)

@@ -10,6 +10,7 @@ has passed without one.
 
 from __future__ import annotations
 
+import io
 import logging
 import mimetypes
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ebbtide.catalog.records import Job, Media
-from ebbtide.errors import BackendUnavailable, EbbtideError
+from ebbtide.errors import BackendUnavailable, EbbtideError, Permanent
 from ebbtide.services import Services
 from ebbtide.worker.messages import TRANSCODE, JobMessage, check_kind
 from ebbtide.worker.status import StatusWriter, input_prefix
@@ -82,6 +83,31 @@ def submit_file(services: Services, path: Path | str, owner_id: str, title: str 
         duration=info.duration, width=info.width, height=info.height, media_id=media_id,
     )
     return _queue_transcode(services, owner_id, media_id, key, info.duration)
+
+
+def submit_location(services: Services, location: str, owner_id: str, title: str | None = None) -> Media:
+    """A source already in a bucket (`s3://bucket/key`), queued where it is: no copy is made.
+
+    Same checks as an upload (size limit, probe) before anything is recorded; the probe reads
+    through ranged GETs, only the bytes the demuxer asks for (typically the moov box and a frame).
+    """
+    from ebbtide.media.probe import probe_stream
+    from ebbtide.storage.sources import open_sources, parse_location
+
+    loc = parse_location(location)
+    reader = open_sources(services.settings.sources).reader(loc)
+    limit = services.settings.web.max_upload
+    if reader.size > limit:
+        raise Permanent(f"{loc} is {reader.size} bytes, over the {limit}-byte limit", hint="web.max_upload")
+    with io.BufferedReader(reader, buffer_size=64 * 1024) as stream:
+        info = probe_stream(stream, loc.name, reader.size)
+    log.info("source probed in place", extra={"location": str(loc), "bytes_read": reader.bytes_read})
+    media_id = new_id()
+    services.catalog.create_media(
+        owner_id, (title or Path(loc.key).stem)[:200] or "untitled", str(loc), reader.size,
+        duration=info.duration, width=info.width, height=info.height, media_id=media_id,
+    )  # fmt: skip
+    return _queue_transcode(services, owner_id, media_id, str(loc), info.duration)
 
 
 def submit_uploaded(

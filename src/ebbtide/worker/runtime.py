@@ -30,6 +30,7 @@ from ebbtide.services import Services
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.decisions import backoff, describe_failure, is_last_receive
 from ebbtide.worker.ecs_protection import EcsProtection, ecs_protection_for
+from ebbtide.worker.foreign import Unadoptable, adopt, is_foreign
 from ebbtide.worker.handlers import Outcome, resolve
 from ebbtide.worker.heartbeat import CurrentJob, Heartbeat
 from ebbtide.worker.identity import ENV_PROVIDER_ID, discover_provider_id
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 ENV_JOB_ID = "EBBTIDE_JOB_ID"
 ENV_WORKER_ID = "EBBTIDE_WORKER_ID"
-POLL_SLICE = 5.0  # longest single receive, so a stop signal while idle is seen within this
 CANCEL_WAIT = 5.0  # how long a cancelled handler gets to unwind before the worker moves on
 
 
@@ -146,7 +146,9 @@ class Worker:
             if self._drain:
                 log.info("drain flag set; exiting", extra={"worker_id": self.worker_id})
                 return 0
-            wait = min(self.services.settings.queue.wait, POLL_SLICE)
+            # The configured wait, whole: one SQS long poll per `queue.wait` while idle (a stop
+            # signal is acted on when the poll returns, at most `queue.wait` later).
+            wait = self.services.settings.queue.wait
             idle_exit = self.idle_exit
             if idle_exit is None and launcher_gone():  # `up` died: do not run on forever
                 idle_exit = self.cfg.orphan_idle_exit
@@ -179,7 +181,7 @@ class Worker:
             return 0 if job.state == JobState.SUCCEEDED else 1
         deadline = self.clock.monotonic() + self.services.settings.queue.wait
         while not self._stop.is_set() and self.clock.monotonic() < deadline:
-            wait = min(POLL_SLICE, max(0.0, deadline - self.clock.monotonic()))
+            wait = max(0.0, deadline - self.clock.monotonic())
             found: Delivery | None = None
             for d in queue.receive(wait=wait, lease=self.lease, max_messages=10):
                 if found is None and d.body.get("job_id") == job_id:
@@ -211,12 +213,24 @@ class Worker:
     # one delivery -------------------------------------------------------------------------------
     def _handle(self, delivery: Delivery) -> Result:
         catalog, queue = self.services.catalog, self.services.queue
-        msg = JobMessage.from_body(delivery.body)
+        try:
+            msg = adopt(self.services, delivery.body) if is_foreign(delivery.body) else None
+        except Unadoptable as e:
+            queue.dead_letter(delivery, e.message)
+            return Result.FAILED
+        except Exception as e:  # the source's endpoint or the catalog is unreachable: try again later
+            log.warning("could not adopt a foreign message; retrying: %s", e, extra={"error": str(e)})
+            qcfg = self.services.settings.queue
+            queue.release(delivery, backoff(delivery.receive_count, qcfg.backoff_base, qcfg.backoff_max))
+            return Result.FAILED
+        msg = msg or JobMessage.from_body(delivery.body)
         try:
             job = catalog.get_job(msg.job_id)
         except NotFound:
-            log.warning("job not in the catalog; dropping its message", extra={"job_id": msg.job_id})
-            queue.ack(delivery)
+            # Never delete what we do not know: during a migration it is another system's job.
+            reason = f"job {msg.job_id} is not in this catalog (another system's job, or a reset catalog)"
+            log.warning("unknown job; dead-lettering its message", extra={"job_id": msg.job_id})
+            queue.dead_letter(delivery, reason)
             return Result.SKIPPED
         if delivery.receive_count > queue.max_receives:  # a backend that delivers past the limit
             reason = f"received {delivery.receive_count} times (max_receives={queue.max_receives})"

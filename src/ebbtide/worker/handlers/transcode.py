@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from ebbtide.errors import EbbtideError
+from ebbtide.storage.sources import is_location, open_sources, parse_location
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.handlers import Outcome
 from ebbtide.worker.intake import hls_root, safe_filename
@@ -28,7 +29,10 @@ def run(ctx: JobContext) -> Outcome:
     media = services.catalog.get_media(job.media_id)
     src = ctx.job_dir / "source" / safe_filename(Path(media.source_key).name)
     src.parent.mkdir(parents=True, exist_ok=True)
-    services.store.get_file(media.source_key, src)
+    if is_location(media.source_key):  # a source in place, in the user's own bucket
+        open_sources(services.settings.sources).get_file(parse_location(media.source_key), src)
+    else:
+        services.store.get_file(media.source_key, src)
     ctx.check_cancelled()
 
     def on_progress(p: Progress) -> None:
