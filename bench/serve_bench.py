@@ -7,8 +7,9 @@ wrk (Debian's) on: a 360p and a 720p segment from `ebbtide serve` with the defau
 processes, the same two served by nginx straight from the store folder (the baseline: one nginx
 worker, sendfile), the 360p segment through nginx with the X-Accel-Redirect hand-off, the same
 segment from `ebbtide serve --workers 1`, the same segment through nginx as an edge cache in
-front of the app (`ebbtide nginx-conf --cache-dir`: hits after the first fetch), a signed variant playlist, the master playlist with a
-bearer token, the gallery list, and /health. Prints req/s, MiB/s, p50/p99 and ratios to nginx.
+front of the app (`ebbtide nginx-conf --cache-dir`: hits after the first fetch), a signed
+variant playlist, the master playlist with a bearer token, the gallery list, and /health.
+Prints req/s, MiB/s, p50/p99 and ratios to nginx.
 
 Not a test: figures depend on the machine and its load; quote the ratios.
 """
