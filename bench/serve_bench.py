@@ -6,8 +6,10 @@ Makes a real HLS set (a generated 720p clip through the real worker) in a temp f
 wrk (Debian's) on: a 360p and a 720p segment from `ebbtide serve` with the default number of
 processes, the same two served by nginx straight from the store folder (the baseline: one nginx
 worker, sendfile), the 360p segment through nginx with the X-Accel-Redirect hand-off, the same
-segment from `ebbtide serve --workers 1`, a signed variant playlist, the master playlist with a
-bearer token, the gallery list, and /health. Prints req/s, MiB/s, p50/p99 and ratios to nginx.
+segment from `ebbtide serve --workers 1`, the same segment through nginx as an edge cache in
+front of the app (`ebbtide nginx-conf --cache-dir`: hits after the first fetch), a signed
+variant playlist, the master playlist with a bearer token, the gallery list, and /health.
+Prints req/s, MiB/s, p50/p99 and ratios to nginx.
 
 Not a test: figures depend on the machine and its load; quote the ratios.
 """
@@ -199,7 +201,7 @@ server {{
 """
             conf = nginx_conf(store, f"127.0.0.1:{app_port}", listen=f"127.0.0.1:{front_port}",
                               internal_prefix=PREFIX, standalone=True, pid_dir=state,
-                              user="root" if os.geteuid() == 0 else None)
+                              user="root" if os.geteuid() == 0 else None, cache_dir=state / "cache")
             head, _, _ = conf.rstrip().rpartition("}")  # add the static server inside http {}
             conf = head + static + "}\n"
             (state / "nginx.conf").write_text(conf)
@@ -216,6 +218,9 @@ server {{
                     ref = wrk(f"segment {h}p: nginx static", sbase + path.split("?")[0], d, c)
                     runs += [(ours, ref), (ref, None)]
                 ref360 = next(r for r, _ in runs if r.name == "segment 360p: nginx static")
+                front = f"http://127.0.0.1:{front_port}" + seg_urls[360]
+                httpx.get(front).raise_for_status()  # the one miss that fills the edge cache
+                runs.append((wrk("segment 360p: nginx edge cache in front", front, d, c), ref360))
                 # the hand-off needs the app to say so: restart it with accel_redirect on
                 with Serve(config, free_port(), 1) as single:
                     one = wrk("segment 360p: ebbtide serve --workers 1", f"http://127.0.0.1:{single.port}"

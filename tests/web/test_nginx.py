@@ -59,7 +59,9 @@ def _ready_video(server: LiveServer, tmp: Path) -> tuple[str, str]:
         )
     assert r.status_code == 201, r.text
     out = subprocess.run(
-        [*EBBTIDE, "-c", str(server.config), "worker", "--once"], env=server.env(), capture_output=True,
+        [*EBBTIDE, "-c", str(server.config), "worker", "--once"],
+        env=server.env(),
+        capture_output=True,
         timeout=180,
     )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
@@ -68,22 +70,40 @@ def _ready_video(server: LiveServer, tmp: Path) -> tuple[str, str]:
 
 @pytest.fixture()
 def fronted(tmp_path: Path) -> Iterator[Fronted]:
+    yield from _front(tmp_path, accel=True)
+
+
+@pytest.fixture()
+def cached(tmp_path: Path) -> Iterator[Fronted]:
+    yield from _front(tmp_path, accel=False, cache=True)
+
+
+def _front(tmp_path: Path, accel: bool, cache: bool = False) -> Iterator[Fronted]:
     port = free_port()
     server = LiveServer(tmp_path)
-    cfg = {"host": "127.0.0.1", "port": server.port, "workers": 1, "accel_redirect": PREFIX}
-    server.config.write_text(server.config.read_text().replace(
-        f"web:\n  host: 127.0.0.1\n  port: {server.port}\n  workers: 1\n",
-        "web:\n" + "".join(f"  {k}: {v}\n" for k, v in cfg.items()),
-    ))
-    assert "accel_redirect" in server.config.read_text()
+    cfg: dict[str, object] = {"host": "127.0.0.1", "port": server.port, "workers": 1}
+    if accel:
+        cfg["accel_redirect"] = PREFIX
+    server.config.write_text(
+        server.config.read_text().replace(
+            f"web:\n  host: 127.0.0.1\n  port: {server.port}\n  workers: 1\n",
+            "web:\n" + "".join(f"  {k}: {v}\n" for k, v in cfg.items()),
+        )
+    )
+    assert ("accel_redirect" in server.config.read_text()) is accel
     server.start()
     nginx = None
     try:
         token, media_id = _ready_video(server, tmp_path)
         text = nginx_conf(
-            server.data_dir / "store", f"127.0.0.1:{server.port}", listen=f"127.0.0.1:{port}",
-            internal_prefix=PREFIX, standalone=True, pid_dir=tmp_path / "nginx",
+            server.data_dir / "store",
+            f"127.0.0.1:{server.port}",
+            listen=f"127.0.0.1:{port}",
+            internal_prefix=PREFIX,
+            standalone=True,
+            pid_dir=tmp_path / "nginx",
             user="root" if os.geteuid() == 0 else None,
+            cache_dir=tmp_path / "cache" if cache else None,
         )
         nginx, _ = start_nginx(tmp_path, text)
         url = f"http://127.0.0.1:{port}"
@@ -181,3 +201,21 @@ def test_serve_runs_several_processes(tmp_path: Path) -> None:
             assert httpx.get(server.url + "/health", timeout=5).status_code == 200
     finally:
         server.stop()
+
+
+def test_nginx_edge_cache_serves_repeats_without_the_app(cached: Fronted) -> None:
+    store_root = cached.server.data_dir / "store"
+    seg = _segments(cached.nginx_url, cached.token, cached.media_id)[0]
+    first = httpx.get(cached.nginx_url + seg)
+    second = httpx.get(cached.nginx_url + seg)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["x-cache-status"] == "MISS" and second.headers["x-cache-status"] == "HIT"
+    assert (
+        second.content
+        == first.content
+        == (store_root / urlsplit(seg).path.removeprefix("/files/")).read_bytes()
+    )
+    # a refused URL is never stored: each try reaches the app and is refused again
+    for _ in range(2):
+        bad = httpx.get(cached.nginx_url + seg + "&x=1")
+        assert bad.status_code == 403 and bad.headers.get("x-cache-status") != "HIT"

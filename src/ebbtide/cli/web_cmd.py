@@ -67,8 +67,11 @@ def nginx_conf_cmd(
     upstream: Annotated[
         str | None, typer.Option(help="the app's address (default: web.host:web.port)")
     ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="cache signed media in this folder (an edge cache in nginx)")
+    ] = None,
 ) -> None:
-    """Print an nginx server block that fronts `ebbtide serve` and sends local-store files itself.
+    """Print nginx config (include it in http {}) that fronts `ebbtide serve` and serves files itself.
 
     Set web.accel_redirect to the internal prefix it uses (/_ebbtide_files/) so the app hands
     authorised file requests to nginx (X-Accel-Redirect) instead of streaming them.
@@ -86,7 +89,8 @@ def nginx_conf_cmd(
         )
     prefix = s.web.accel_redirect or "/_ebbtide_files/"
     up = upstream or f"{s.web.host}:{s.web.port}"
-    print(nginx_conf(Path(unquote(url.path)), up, listen=listen, internal_prefix=prefix), end="")
+    text = nginx_conf(Path(unquote(url.path)), up, listen=listen, internal_prefix=prefix, cache_dir=cache_dir)
+    print(text, end="")
 
 
 def _catalog() -> Catalog:

@@ -1,9 +1,16 @@
 """The nginx configuration that fronts `ebbtide serve` and serves local-store files itself.
 
-With `web.accel_redirect` set, the app checks each `/files/…` request (signature, expiry, owner)
-and answers with an `X-Accel-Redirect` header; nginx then sends the bytes from its `internal`
-location with sendfile, Range and HEAD handled natively. Pure text generation, tested by running
-the real nginx on it.
+Two ways to take the bytes off the app, usable apart or together:
+
+- the hand-off: with `web.accel_redirect` set, the app checks each `/files/…` request (signature,
+  expiry, owner) and answers with an `X-Accel-Redirect` header; nginx then sends the bytes from
+  its `internal` location with sendfile, Range and HEAD handled natively;
+- the edge cache (`cache_dir`): nginx keeps signed media responses as the app's Cache-Control
+  allows (`public, max-age` = the signed URL's remaining life), keyed by the whole URL, so each
+  object is fetched from the app once per signing window and then served at nginx's speed. The
+  same holds for a CDN in front of the app.
+
+Pure text generation, tested by running the real nginx on it.
 """
 
 from __future__ import annotations
@@ -19,11 +26,38 @@ def nginx_conf(
     standalone: bool = False,
     pid_dir: Path | None = None,
     user: str | None = None,
+    cache_dir: Path | None = None,
 ) -> str:
-    """A `server {}` block (or a whole nginx.conf with `standalone`) for ebbtide behind nginx."""
+    """http-level blocks (or a whole nginx.conf with `standalone`) for ebbtide behind nginx."""
     root = str(Path(store_root).resolve()).rstrip("/") + "/"
+    proxy = """proxy_pass http://ebbtide_app;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        # Uploads stream straight through; the app enforces web.max_upload.
+        client_max_body_size 0;
+        proxy_request_buffering off;"""
+    cache_zone = cache_files = ""
+    if cache_dir is not None:
+        cache_zone = (
+            f"proxy_cache_path {Path(cache_dir).resolve()} levels=1:2 keys_zone=ebbtide_media:10m "
+            "max_size=10g inactive=2h use_temp_path=off;\n"
+        )
+        cache_files = f"""
+    # Signed media, cached for as long as the app's Cache-Control allows (never past the URL's
+    # expiry); the signature is the cache key, so a bad or expired one still reaches the app.
+    location /files/ {{
+        {proxy}
+        proxy_cache ebbtide_media;
+        proxy_cache_key $scheme$http_host$request_uri;
+        proxy_cache_lock on;
+        add_header X-Cache-Status $upstream_cache_status always;
+    }}
+"""
     server = f"""
-upstream ebbtide_app {{
+{cache_zone}upstream ebbtide_app {{
     server {upstream};
     keepalive 64;
 }}
@@ -41,17 +75,9 @@ server {{
         types {{ }}
         default_type "";
     }}
-
+{cache_files}
     location / {{
-        proxy_pass http://ebbtide_app;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        # Uploads stream straight through; the app enforces web.max_upload.
-        client_max_body_size 0;
-        proxy_request_buffering off;
+        {proxy}
         proxy_buffering off;
     }}
 }}
