@@ -70,7 +70,7 @@ def resend_stranded(queue: Queue, catalog: Catalog, older_than: float, now: floa
         return 0
     backlog = queue.stats().backlog if live is None else 0
     lost = stranded(queued, live, backlog, now, older_than)
-    bucket = int(now // older_than)  # two sweeps in one period send once; a later period may again
+    bucket = int(now // max(1.0, older_than))  # two sweeps in one period send once; a later period may again
     for job in lost:
         queue.send(JobMessage(job.id, job.kind, job.media_id).body(), dedup_id=f"resend-{job.id}-{bucket}")
     if lost:
