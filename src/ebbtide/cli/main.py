@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ebbtide.cli.argv import hoist_config
 from ebbtide.cli.context import err_console, set_config_path
 from ebbtide.errors import EbbtideError
 
@@ -47,7 +48,7 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     try:
-        app()
+        app(args=hoist_config(sys.argv[1:]), prog_name="ebbtide")
     except EbbtideError as e:
         err_console.print(f"[bold red]error:[/] {e.message}")
         if e.hint:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ebbtide.catalog.base import Catalog
-from ebbtide.cli.context import console, settings
+from ebbtide.cli.context import console, settings, with_web_address
 from ebbtide.errors import EbbtideError, NotFound
 
 users_app = typer.Typer(help="Accounts for the web app and its API tokens.", no_args_is_help=True)
@@ -27,11 +27,9 @@ def serve(
     from ebbtide.web.app import create_app
     from ebbtide.web.server import bind, serve
 
-    s = settings()
-    web = s.web.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
-    s = s.model_copy(update={"web": web})
+    s = with_web_address(settings(), host, port)
     chosen = {p.strip() for p in parts.split(",") if p.strip()} if parts else None
-    sock = bind(web.host, web.port)
+    sock = bind(s.web.host, s.web.port)
     services = open_services(s)
     try:
         app = create_app(services, parts=chosen)

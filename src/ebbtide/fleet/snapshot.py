@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ebbtide.catalog.records import WorkerRecord
 from ebbtide.catalog.states import WorkerState
 from ebbtide.config import PoolConfig
+from ebbtide.errors import NotFound
 from ebbtide.queue.base import QueueStats
 from ebbtide.services import Services
 
@@ -29,6 +30,8 @@ class Snapshot:
     queue: QueueStats
     pools: tuple[PoolLine, ...]
     workers: tuple[WorkerRecord, ...]
+    # job id -> media id of the jobs workers hold: people know videos by the id `submit` printed
+    videos: dict[str, str] = field(default_factory=dict)
 
 
 def take_snapshot(services: Services) -> Snapshot:
@@ -38,7 +41,16 @@ def take_snapshot(services: Services) -> Snapshot:
     for d in catalog.recent_decisions(limit=200):  # newest first
         last.setdefault(d.pool, (d.desired, d.reason))
     pools = tuple(_line(p, workers, last) for p in services.settings.fleet.pools)
-    return Snapshot(services.clock.now(), services.queue.stats(), pools, workers)
+    videos = {}
+    for w in workers:
+        if w.job_id:
+            try:
+                media_id = catalog.get_job(w.job_id).media_id
+            except NotFound:  # finished and deleted since the worker's last heartbeat
+                continue
+            if media_id:
+                videos[w.job_id] = media_id
+    return Snapshot(services.clock.now(), services.queue.stats(), pools, workers, videos)
 
 
 def _line(p: PoolConfig, workers: tuple[WorkerRecord, ...], last: dict[str, tuple[int, str]]) -> PoolLine:
