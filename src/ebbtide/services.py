@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ebbtide.catalog.base import Catalog
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.config import Settings
+from ebbtide.config.settings import with_secrets
 from ebbtide.queue.base import Queue
 from ebbtide.storage.base import ObjectStore
 
@@ -42,6 +43,7 @@ def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
     from ebbtide.storage import open_store
 
     private_dir(settings.data_path)
+    settings = with_secrets(settings)
     return Services(
         settings=settings,
         queue=open_queue(settings.queue, clock=clock, accept_foreign=bool(settings.intake.mappings)),

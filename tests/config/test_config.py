@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from ebbtide.config import load_settings, parse_duration
+from ebbtide.config.settings import with_secrets
 from ebbtide.errors import ConfigError
 
 
@@ -25,7 +26,9 @@ def test_embedded_defaults_live_under_data_dir(tmp_path: Path) -> None:
     s = load_settings(env={}, overrides={"data_dir": str(tmp_path / "d")})
     assert s.queue.url == f"sqlite:///{tmp_path / 'd' / 'queue.db'}"
     assert s.catalog.url.startswith("sqlite:///") and s.store.url == f"file://{tmp_path / 'd' / 'store'}"
-    assert s.store.secret and len(s.store.secret) == 64
+    assert s.store.secret is None and not (tmp_path / "d").exists()  # loading creates nothing
+    s = with_secrets(s)  # what open_services does
+    assert s.store.secret and len(s.store.secret) == 64 and s.web.session_secret == s.store.secret
     # the secret is persisted, so signed URLs survive a restart
     assert load_settings(env={}, overrides={"data_dir": str(tmp_path / "d")}).store.secret == s.store.secret
     assert [p.provider for p in s.fleet.pools] == ["local"] and s.fleet.pools[0].max >= 1

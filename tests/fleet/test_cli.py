@@ -32,6 +32,8 @@ def test_status_once_shows_queue_pools_and_workers(config: Path) -> None:
 def test_submit_queues_and_scaler_once_records_a_decision(config: Path, tmp_path: Path) -> None:
     clip = generate_clip(tmp_path / "c.mp4", seconds=1, width=160, height=120)
     runner = CliRunner()
+    res = runner.invoke(app, ["--config", str(config), "users", "add", "tester"])
+    assert res.exit_code == 0, res.output
     args = ["--config", str(config), "submit", "--no-follow", "--owner", "tester", str(clip)]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output

@@ -8,8 +8,17 @@ from rich.console import Console
 
 from ebbtide.config import Settings, load_settings
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def _console(stderr: bool = False) -> Console:
+    """Rich wraps at 80 columns when output is not a terminal; logs and pipes get whole lines."""
+    c = Console(stderr=stderr, highlight=False)
+    if not c.is_terminal:
+        c.soft_wrap = True
+    return c
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 _config_path: str | None = None
 
@@ -28,3 +37,9 @@ def config_path() -> str | None:
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return load_settings(_config_path)
+
+
+def with_web_address(s: Settings, host: str | None, port: int | None) -> Settings:
+    """`--host/--port` of `up` and `serve` win over web.host/web.port."""
+    given = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    return s.model_copy(update={"web": s.web.model_copy(update=given)}) if given else s

@@ -35,7 +35,14 @@ def doctor(
         float | None, typer.Option("--speed", help="--aws: media seconds a worker transcodes per second")
     ] = None,
 ) -> None:
-    """Exit 1 when any finding is an error."""
+    """Check a config (or, with --aws, a live AWS setup) for the mistakes that lose or stall work.
+
+    Each finding says what to change: a lease shorter than a job without heartbeats, scale-in that
+    stops busy workers, step tables that cannot reach capacity, short polling, no dead-letter
+    limit, idle timers that make the fleet thrash, spot pools with no fallback, pool quotas.
+    Without --aws nothing is contacted. Exit 0 when all is well or
+    only warnings remain, 1 when any finding is an error, 2 when the config cannot be read.
+    """
     from ebbtide.config import load_settings
     from ebbtide.doctor.checks import diagnose
     from ebbtide.doctor.report import render, to_json

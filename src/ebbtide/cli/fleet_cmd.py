@@ -18,8 +18,8 @@ from rich.console import Group
 from rich.table import Table
 
 from ebbtide.cli import context
-from ebbtide.cli.context import console, err_console, settings
-from ebbtide.errors import BackendUnavailable, EbbtideError
+from ebbtide.cli.context import console, err_console, settings, with_web_address
+from ebbtide.errors import BackendUnavailable, EbbtideError, NotFound
 
 if TYPE_CHECKING:
     from ebbtide.catalog.base import Catalog
@@ -39,13 +39,17 @@ def register(app: typer.Typer) -> None:
 def up(
     demo: Annotated[bool, typer.Option("--demo", help="generate a short sample clip and submit it")] = False,
     web: Annotated[bool, typer.Option("--web/--no-web", help="also serve the web app")] = True,
+    host: Annotated[str | None, typer.Option("--host", help="web app address (default: web.host)")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="web app port (default: web.port)")
+    ] = None,
     run_for: Annotated[float | None, typer.Option("--for", hidden=True, help="stop after N seconds")] = None,
 ) -> None:
     """Run everything on this machine: the fleet controller with its local pool, and the web app."""
     from ebbtide.fleet.build import build_controller
     from ebbtide.services import open_services
 
-    s = settings()
+    s = with_web_address(settings(), host, port)
     services = open_services(s)
     controller = build_controller(services, config_path=context._config_path)
     pools = ", ".join(f"{p.name} ({p.provider}, {p.min}-{p.max})" for p in s.fleet.pools)
@@ -168,7 +172,10 @@ def _owner(catalog: Catalog, name: str | None) -> tuple[str, str | None]:
         else:
             return ensure_admin(catalog)
     if catalog.find_user(name) is None:
-        catalog.create_user(name)
+        raise NotFound(
+            f"no user {name!r}",
+            hint=f"create it first with `ebbtide users add {name}`, or leave out --owner to upload as admin",
+        )
     return name, None
 
 
@@ -220,7 +227,7 @@ def submit(
             else:
                 media = submit_file(services, Path(f), user.id, title or None)
             ids.append((media.id, media.title))
-            console.print(f"queued [bold]{media.title}[/] as {media.id}")
+            console.print(f"queued [bold]{media.title}[/] as video {media.id}")
         if follow:
             failed = _follow(services, ids, timeout)
             if failed:
@@ -240,8 +247,17 @@ def _follow(services: Services, ids: list[tuple[str, str]], timeout: float) -> i
                   TimeElapsedColumn(), console=console) as bars:
         tasks = {mid: bars.add_task(title, total=1.0, state="queued") for mid, title in ids}
         left = set(tasks)
+        started = services.clock.now()
         end = time.monotonic() + timeout
+        warned = False
         while left and time.monotonic() < end:
+            if not warned and _nobody_working(services, started):
+                warned = True
+                bars.console.print(
+                    "[yellow]nothing is picking these up:[/] no worker is running and no scaler has acted "
+                    f"since they were queued\n[dim]hint: run `{NOBODY_HINT}` in another terminal "
+                    "(or `ebbtide scaler`, or `ebbtide worker`); they stay queued until then[/]"
+                )
             for mid in sorted(left):
                 m = services.catalog.get_media(mid)
                 progress = 1.0 if m.state in (MediaState.TRANSCODED, MediaState.COMPLETE) else m.progress
@@ -254,6 +270,20 @@ def _follow(services: Services, ids: list[tuple[str, str]], timeout: float) -> i
     if left:
         err_console.print(f"[yellow]{len(left)} still running after {timeout:g}s[/]; see `ebbtide status`")
     return failed + len(left)
+
+
+NOBODY_HINT = "ebbtide up"
+
+
+def _nobody_working(services: Services, since: float) -> bool:
+    """True once a grace period after `since` has passed with no live worker and no fleet decision."""
+    from ebbtide.fleet.liveness import nobody_working
+
+    now = services.clock.now()
+    interval = services.settings.fleet.interval
+    workers = services.catalog.list_workers()
+    decisions = services.catalog.recent_decisions(limit=1)
+    return nobody_working(now, since, [w.last_seen for w in workers], [d.at for d in decisions], interval)
 
 
 # ebbtide status --------------------------------------------------------------------------------
@@ -298,11 +328,12 @@ def render(snap: Snapshot) -> Group:
         pools.add_row(p.name, p.provider, "-" if p.desired is None else str(p.desired), str(p.running),
                       str(p.busy), f"{p.minimum}-{p.maximum}", p.cause or "-", reason)
     workers = Table(title="workers", title_justify="left")
-    for col in ("worker", "pool", "state", "job", "progress", "seen"):
+    for col in ("worker", "pool", "state", "video", "progress", "seen"):
         workers.add_column(col)
     for w in snap.workers:
         state = f"{w.state}" + (" (drain)" if w.drain else "")
-        workers.add_row(w.id, w.pool, state, w.job_id or "-", f"{w.progress:.0%}" if w.job_id else "-",
+        video = snap.videos.get(w.job_id, f"job {w.job_id}") if w.job_id else "-"
+        workers.add_row(w.id, w.pool, state, video, f"{w.progress:.0%}" if w.job_id else "-",
                         f"{max(0.0, snap.at - w.last_seen):.0f}s ago")
     if not snap.workers:
         workers.add_row("(none)", "", "", "", "", "")

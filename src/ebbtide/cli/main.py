@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ebbtide.cli.argv import hoist_config
 from ebbtide.cli.context import err_console, set_config_path
 from ebbtide.errors import EbbtideError, disk_full
 
@@ -54,7 +55,7 @@ def _fail(e: EbbtideError) -> None:
 
 def main() -> None:
     try:
-        app()
+        app(args=hoist_config(sys.argv[1:]), prog_name="ebbtide")
     except EbbtideError as e:
         _fail(e)
     except OSError as e:

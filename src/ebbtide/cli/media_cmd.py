@@ -68,9 +68,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Encode a video into an HLS ladder on this machine (no queue involved)."""
         from ebbtide.media.pipeline import transcode
+        from ebbtide.media.probe import probe
         from ebbtide.media.progress import Progress as MediaProgress
 
         cfg = settings().media
+        probe(input)  # a missing or unreadable file is one error line, before any progress bar
         cancel = threading.Event()
         with Progress(
             TextColumn("[bold]{task.description}"),

@@ -100,5 +100,17 @@ def sim(
                 console.print(f"timeline: {p}")
 
 
+def sim_epilog() -> str:
+    """The setups and scenarios, named and explained, for `ebbtide sim --help`."""
+    from ebbtide.sim.scenarios import SCENARIOS
+    from ebbtide.sim.setups import SETUPS
+
+    setups = [f"[bold]{s.name}[/]: {s.note}" for s in SETUPS.values()]
+    setups.append("[bold]config[/]: the --config file's queue, worker and fleet settings")
+    scenarios = [f"[bold]{s.name}[/]: {s.note}" for s in SCENARIOS.values()]
+    return ("Setups (--setups, comma-separated):\n\n" + "\n\n".join(setups)
+            + "\n\nScenarios (--scenario):\n\n" + "\n\n".join(scenarios))
+
+
 def register(app: typer.Typer) -> None:
-    app.command("sim")(sim)
+    app.command("sim", epilog=sim_epilog())(sim)

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ebbtide.catalog.base import Catalog
 from ebbtide.catalog.records import User
-from ebbtide.cli.context import config_path, console, settings
+from ebbtide.cli.context import config_path, console, settings, with_web_address
 from ebbtide.config import parse_duration
 from ebbtide.errors import EbbtideError, NotFound
 
@@ -39,16 +39,14 @@ def serve(
     from ebbtide.web.app import create_app
     from ebbtide.web.server import bind, serve, serve_processes, worker_count
 
-    s = settings()
-    web = s.web.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
-    s = s.model_copy(update={"web": web})
+    s = with_web_address(settings(), host, port)
     chosen = {p.strip() for p in parts.split(",") if p.strip()} if parts else None
-    n = worker_count(workers or web.workers)
-    sock = bind(web.host, web.port)
+    n = worker_count(workers or s.web.workers)
+    sock = bind(s.web.host, s.web.port)
     if n > 1:
         try:
             console.print(f"ebbtide web on [bold]{public_base_url(s)}[/] with {n} processes (Ctrl-C stops)")
-            serve_processes(sock, n, config_path=config_path(), host=web.host, port=web.port, parts=parts)
+            serve_processes(sock, n, config_path=config_path(), host=s.web.host, port=s.web.port, parts=parts)
         finally:
             sock.close()
         return

@@ -55,17 +55,35 @@ class Settings(Section):
         return Path(self.data_dir).expanduser().resolve()
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
+def _format_errors(err: ValidationError, source: str, env_vars: dict[tuple[str, ...], str]) -> str:
+    """One line naming each bad key; a value that came from the environment names its variable."""
     lines = []
+    from_env = 0
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        loc = tuple(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        path = ".".join(loc)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "literal_error":
             msg = f"{msg} (got {e.get('input')!r})"
+        var = next((v for parts, v in env_vars.items() if loc[: len(parts)] == parts), None)
+        if var is not None:
+            from_env += 1
+            path = f"{path} (from ${var})"
         lines.append(f"{path or '(top)'}: {msg}")
+    if from_env == len(lines) and source == "defaults":
+        source = "the environment"
     return f"bad config in {source}: " + "; ".join(lines)
+
+
+def _env_vars(env: dict[str, str]) -> dict[tuple[str, ...], str]:
+    """Key path -> the EBBTIDE_… variable that set it, to name it in errors."""
+    return {
+        tuple(p.lower() for p in k[len(ENV_PREFIX) :].split("__")): k
+        for k in env
+        if k.startswith(ENV_PREFIX) and "__" in k
+    }
 
 
 def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
@@ -93,7 +111,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fill_defaults(s: Settings) -> Settings:
-    """Embedded defaults: everything under data_dir, a local pool, a persisted HMAC secret."""
+    """Embedded defaults: everything under data_dir, a local pool, the persisted HMAC secret if any."""
     data = s.data_path
     updates: dict[str, Any] = {}
     if not s.queue.url:
@@ -103,22 +121,38 @@ def _fill_defaults(s: Settings) -> Settings:
     store = s.store
     if not store.url:
         store = store.model_copy(update={"url": f"file://{data / 'store'}"})
-    if store.secret is None and store.url.startswith("file://"):
-        store = store.model_copy(update={"secret": _persisted_secret(data / "secret.key")})
     updates["store"] = store
-    if s.web.session_secret is None:
-        updates["web"] = s.web.model_copy(
-            update={"session_secret": store.secret or _persisted_secret(data / "secret.key")}
-        )
     if not s.fleet.pools:
         local = PoolConfig(name="local", provider="local", min=0, max=default_local_max(), idle_exit=None)
         updates["fleet"] = s.fleet.model_copy(update={"pools": (local,)})
-    return s.model_copy(update=updates)
+    return _fill_secrets(s.model_copy(update=updates), create=False)
 
 
-def _persisted_secret(path: Path) -> str:
+def with_secrets(s: Settings) -> Settings:
+    """The settings with the file store's and the session's secrets, creating data_dir/secret.key.
+
+    Called when a process opens its services, not by load_settings: read-only commands
+    (`config check`, `doctor`, `probe`, `--help`) must not leave files wherever they run.
+    """
+    return _fill_secrets(s, create=True)
+
+
+def _fill_secrets(s: Settings, create: bool) -> Settings:
+    key = s.data_path / "secret.key"
+    store = s.store
+    if store.secret is None and store.url.startswith("file://"):
+        store = store.model_copy(update={"secret": _persisted_secret(key, create)})
+    web = s.web
+    if web.session_secret is None:
+        web = web.model_copy(update={"session_secret": store.secret or _persisted_secret(key, create)})
+    return s.model_copy(update={"store": store, "web": web})
+
+
+def _persisted_secret(path: Path, create: bool) -> str | None:
     if path.exists():
         return path.read_text().strip()
+    if not create:
+        return None
     private_dir(path.parent)
     token = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -151,7 +185,10 @@ def load_settings(
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as e:
-        raise ConfigError(_format_errors(e, source), hint="see docs/config.md for every key") from None
+        raise ConfigError(
+            _format_errors(e, source, _env_vars(env)),
+            hint="see docs/config.md for every key, or `ebbtide config reference`",
+        ) from None
     return _fill_defaults(settings)
 
 
@@ -159,7 +196,18 @@ def _read_yaml(p: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p} is not valid YAML: {e}") from None
+        raise ConfigError(f"{p} is not valid YAML{_where(e)}", hint=_YAML_HINT) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p} must hold a mapping of sections (queue:, store:, …) at the top")
     return data
+
+
+_YAML_HINT = "YAML nests by indentation with spaces (no tabs); quote values that contain ': ' or '#'"
+
+
+def _where(e: yaml.YAMLError) -> str:
+    """`: line 3, column 5: mapping values are not allowed here`, without PyYAML's `<unicode string>`."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or ""
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {problem}" if problem else at

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ebbtide.catalog.base import Catalog
 from ebbtide.catalog.records import FleetDecision, WorkerRecord
 from ebbtide.catalog.states import WorkerState
 from ebbtide.config import PoolConfig
+from ebbtide.errors import NotFound
 from ebbtide.queue.base import QueueStats
 from ebbtide.services import Services
 
@@ -32,6 +33,8 @@ class Snapshot:
     queue: QueueStats
     pools: tuple[PoolLine, ...]
     workers: tuple[WorkerRecord, ...]
+    # job id -> media id of the jobs workers hold: people know videos by the id `submit` printed
+    videos: dict[str, str] = field(default_factory=dict)
 
 
 def latest_decisions(catalog: Catalog, limit: int = 200) -> dict[str, FleetDecision]:
@@ -47,7 +50,16 @@ def take_snapshot(services: Services) -> Snapshot:
     workers = tuple(w for w in catalog.list_workers() if w.state != WorkerState.GONE)
     last = latest_decisions(catalog)
     pools = tuple(_line(p, workers, last.get(p.name)) for p in services.settings.fleet.pools)
-    return Snapshot(services.clock.now(), services.queue.stats(), pools, workers)
+    videos = {}
+    for w in workers:
+        if w.job_id:
+            try:
+                media_id = catalog.get_job(w.job_id).media_id
+            except NotFound:  # finished and deleted since the worker's last heartbeat
+                continue
+            if media_id:
+                videos[w.job_id] = media_id
+    return Snapshot(services.clock.now(), services.queue.stats(), pools, workers, videos)
 
 
 def _line(p: PoolConfig, workers: tuple[WorkerRecord, ...], last: FleetDecision | None) -> PoolLine:

@@ -248,16 +248,20 @@ def build_command(src: Path, outdir: Path, ladder: Ladder, opts: EncodeOptions) 
     return args
 
 
-def thumbnail_command(src: Path, out: Path, ladder: Ladder, scale_flags: str = "bicubic") -> list[str]:
-    """One JPEG at 10 % of the duration, at the size of the largest rung ≤ 720p.
+def thumbnail_command(
+    src: Path, out: Path, ladder: Ladder, scale_flags: str = "bicubic", from_start: bool = False
+) -> list[str]:
+    """One JPEG at 10 % of the duration (or the first frame), at the size of the largest rung ≤ 720p.
 
-    `-ss` before `-i` seeks to the keyframe before the instant and decodes only from there.
+    `-ss` before `-i` seeks to the keyframe before the instant and decodes only from there. A video
+    of one or a few frames has nothing at or after 10 %; `from_start` takes its first frame instead.
     """
     r = ladder.rungs[thumbnail_rung(ladder)]
-    at = round(0.1 * ladder.duration, 3)
+    at = 0.0 if from_start else round(0.1 * ladder.duration, 3)
+    seek = [] if at == 0 else ["-ss", f"{at:g}"]
     vf = f"scale={r.width}:{r.height}:flags={scale_flags}:out_range=full,format=yuvj420p"
     return [
-        "-y", "-loglevel", "error", "-ss", f"{at:g}", "-i", str(src), "-map", "0:v:0",
+        "-y", "-loglevel", "error", *seek, "-i", str(src), "-map", "0:v:0",
         "-frames:v", "1", "-vf", vf, "-q:v", "3", "-update", "1", str(out),
     ]  # fmt: skip
 

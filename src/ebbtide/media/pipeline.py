@@ -152,9 +152,12 @@ def _encode(
 
 def _thumbnail(src: Path, outdir: Path, ladder: Ladder, cancel: threading.Event | None) -> None:
     out = outdir / THUMBNAIL
-    run_ffmpeg(
-        thumbnail_command(src, out, ladder), cancel=cancel, what=f"thumbnail of {src.name}", timeout=120
-    )
+    for from_start in (False, True):  # 10 % in, else the first frame (very short videos)
+        out.unlink(missing_ok=True)
+        run_ffmpeg(thumbnail_command(src, out, ladder, from_start=from_start), cancel=cancel,
+                   what=f"thumbnail of {src.name}", timeout=120)  # fmt: skip
+        if out.is_file() and out.stat().st_size > 0:
+            return
     if not out.is_file() or out.stat().st_size == 0:
         raise MediaError(
             f"{src.name}: no thumbnail was produced", hint="the video may hold no decodable frames"

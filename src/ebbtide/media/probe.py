@@ -75,13 +75,15 @@ def probe_stream(stream: IO[bytes], name: str, size: int) -> ProbeResult:
 
 
 def _open_error(path: Path, e: Exception) -> MediaError:
+    # PyAV's str() is "[Errno 1094995529] Invalid data …: 'file'"; people need only the reason
+    reason = getattr(e, "strerror", None) or str(e)
     head = path.read_bytes()[:12]
     if head[4:8] in (b"ftyp", b"mdat", b"moov", b"wide", b"free"):
         return MediaError(
-            f"{path.name} is a truncated or damaged MP4/MOV file ({e})",
+            f"{path.name} is a truncated or damaged MP4/MOV file ({reason})",
             hint="the upload may have been cut short; upload the complete file again",
         )
-    return MediaError(f"{path.name} is not a video file ffmpeg can read ({e})", hint=_HINT_BAD)
+    return MediaError(f"{path.name} is not a video file ffmpeg can read ({reason})", hint=_HINT_BAD)
 
 
 def _probe_open(path: Path, size: int, container: av.container.InputContainer) -> ProbeResult:
