@@ -34,7 +34,7 @@ StoreUrl = Annotated[str, _url_with(("file", "s3"))]
 class QueueConfig(Section):
     url: QueueUrl = ""  # filled from data_dir when empty
     name: str = Field("jobs", pattern=r"^[A-Za-z0-9_-]{1,80}$")
-    lease: Duration = 120.0
+    lease: Duration = Field(120.0, description="visibility timeout a worker takes; extended every lease/3")
     wait: Duration = Field(20.0, le=20.0, description="long-poll wait; SQS allows at most 20 s")
     max_receives: int = Field(5, ge=1, le=1000)
     backoff_base: Duration = 10.0
@@ -83,8 +83,10 @@ class MediaConfig(Section):
 
 
 class WorkerConfig(Section):
-    lease: Duration = 120.0
+    """(The lease a worker asks for and extends is `queue.lease`: one fact, one key.)"""
+
     grace: Duration = Field(30.0, description="how long a stopping worker may finish its job")
+    progress_every: Duration = Field(2.0, gt=0, description="how often a busy worker writes its progress")
     idle_exit: Duration | None = None
     temp_dir: str | None = None
     imds_url: str = "http://169.254.169.254"
