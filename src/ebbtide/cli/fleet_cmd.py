@@ -48,6 +48,7 @@ def up(
     """Run everything on this machine: the fleet controller with its local pool, and the web app."""
     from ebbtide.fleet.build import build_controller
     from ebbtide.services import open_services
+    from ebbtide.worker.runtime import CANCEL_WAIT
 
     s = with_web_address(settings(), host, port)
     services = open_services(s)
@@ -61,11 +62,16 @@ def up(
             _submit_demo(services)
         _loop(controller, run_for)
     finally:
-        console.print("stopping: local workers get SIGTERM and release any job they hold")
+        # workers get their full grace to finish the job in hand, else they release it
+        wait = s.worker.grace + CANCEL_WAIT + 5.0
+        console.print(f"stopping: local workers finish or release their jobs (up to {wait:g}s)")
         for p in controller.providers.values():
             stop_all = getattr(p, "stop_all", None)
             if callable(stop_all):
-                stop_all()
+                killed = stop_all(timeout=wait)
+                if killed:
+                    err_console.print(f"[yellow]{len(killed)} worker(s) killed after {wait:g}s[/]; "
+                                      "their jobs return when their lease runs out")
         if server is not None:
             server.should_exit = True
         services.close()

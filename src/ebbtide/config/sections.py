@@ -37,7 +37,7 @@ class QueueConfig(Section):
         description="sqlite:///FILE, sqs://NAME, redis://HOST/DB, postgresql://…; empty: data_dir/queue.db",
     )
     name: str = Field("jobs", pattern=r"^[A-Za-z0-9_-]{1,80}$", description="queue name within the backend")
-    lease: Duration = Field(120.0, description="default visibility timeout of one received message")
+    lease: Duration = Field(120.0, description="visibility timeout a worker takes; extended every lease/3")
     wait: Duration = Field(20.0, le=20.0, description="long-poll wait; SQS allows at most 20 s")
     max_receives: int = Field(5, ge=1, le=1000, description="deliveries before a message is dead-lettered")
     backoff_base: Duration = Field(10.0, description="retry delay after a failed attempt: base * 2^(n-1) …")
@@ -101,8 +101,10 @@ class MediaConfig(Section):
 
 
 class WorkerConfig(Section):
-    lease: Duration = Field(120.0, description="lease a worker asks for and extends every lease/3")
+    """(The lease a worker asks for and extends is `queue.lease`: one fact, one key.)"""
+
     grace: Duration = Field(30.0, description="how long a stopping worker may finish its job")
+    progress_every: Duration = Field(2.0, gt=0, description="how often a busy worker writes its progress")
     idle_exit: Duration | None = Field(None, description="exit 0 after this long without a job (null: never)")
     orphan_idle_exit: Duration = Field(
         300.0, description="idle exit for a local worker whose launcher (`ebbtide up`) died"

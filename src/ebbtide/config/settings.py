@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from ebbtide.config.sections import (
     AwsConfig,
@@ -27,6 +27,7 @@ from ebbtide.config.sections import (
     WorkerConfig,
     default_local_max,
 )
+from ebbtide.config.types import parse_duration
 from ebbtide.errors import ConfigError
 from ebbtide.fsperm import private_dir
 
@@ -49,6 +50,23 @@ class Settings(Section):
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     cors: CorsConfig = Field(default_factory=CorsConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_lease(cls, data: Any) -> Any:
+        """`worker.lease` was a second key for `queue.lease`; it is still read, as that one key."""
+        if not isinstance(data, dict) or not isinstance(data.get("worker"), dict):
+            return data
+        if "lease" not in data["worker"]:
+            return data
+        worker = dict(data["worker"])
+        lease = worker.pop("lease")
+        queue = dict(data.get("queue") or {})
+        if "lease" in queue and parse_duration(queue["lease"]) != parse_duration(lease):
+            raise ValueError(f"worker.lease ({lease}) disagrees with queue.lease ({queue['lease']}); "
+                             "set only queue.lease")
+        queue["lease"] = lease
+        return {**data, "worker": worker, "queue": queue}
 
     @property
     def data_path(self) -> Path:

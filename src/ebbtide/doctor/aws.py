@@ -193,7 +193,7 @@ def to_settings(
     w = base.worker.model_dump()
     f = base.fleet.model_dump()
     if setup.visibility_timeout is not None:
-        q["lease"] = w["lease"] = setup.visibility_timeout
+        q["lease"] = setup.visibility_timeout
     if setup.wait is not None:
         q["wait"] = setup.wait
     if setup.max_receives is not None:

@@ -85,7 +85,7 @@ def _m(seconds: float) -> str:
 def check_lease(s: Settings, media: float) -> list[Finding]:
     if s.worker.heartbeat:
         return []
-    lease = s.worker.lease
+    lease = s.queue.lease
     job, pool = job_seconds(s, media)
     if lease >= job:
         return []

@@ -10,7 +10,8 @@ timeout, or stop reporting for longer than its hung timeout, are reaped.
 A provider's failure is data about its pool (as Ray's autoscaler keeps `poll_errors`): every
 provider call is guarded, the failing pool holds what it has and backs off (the interval,
 doubling per failed call, at most `BACKOFF_MAX`), the policy sees it as not growable so the next
-pool takes its share, and the error is recorded with the pool's decision for `status`, the dashboard and `/metrics`.
+pool takes its share, and the error is recorded with the pool's decision for `status`, the
+dashboard and `/metrics`.
 """
 
 from __future__ import annotations

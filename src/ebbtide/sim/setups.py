@@ -120,7 +120,7 @@ def setup_from_settings(settings: Settings, name: str = "config") -> Setup:
     return Setup(
         name=name,
         note=f"{settings.fleet.policy.kind} policy from the config",
-        lease=settings.worker.lease,  # what the worker asks on each receive
+        lease=settings.queue.lease,  # what the worker asks on each receive
         wait=settings.queue.wait,
         max_receives=settings.queue.max_receives,
         heartbeat=settings.worker.heartbeat,

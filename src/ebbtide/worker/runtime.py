@@ -87,7 +87,7 @@ class Worker:
         self.job_id = job_id
         self.extend_leases = cfg.heartbeat if heartbeat is None else heartbeat
         self.worker_id = worker_id or default_worker_id()
-        self.lease = cfg.lease
+        self.lease = services.settings.queue.lease
         self.clock = services.clock
         self.host = socket.gethostname()
         self.provider_id: str | None = os.environ.get(ENV_PROVIDER_ID)
@@ -104,7 +104,11 @@ class Worker:
         self._current: CurrentJob | None = None
         self._lock = threading.Lock()
         self._temp = TempRoot(cfg.temp_dir, self.worker_id)
-        self._beat = Heartbeat(self.lease / 3, self._tick)
+        # the heartbeat ticks at the progress cadence; leases are extended and idle beats sent every
+        # lease/3 (progress is one cheap catalog write; a lease extension is a queue call)
+        self._beat_every = self.lease / 3
+        self._beat = Heartbeat(min(self._beat_every, cfg.progress_every), self._tick)
+        self._last_beat: tuple[float, WorkerState] | None = None
         self._ecs: EcsProtection | None = ecs_protection_for(cfg.ecs_protection, clock=self.clock)
         self._spot: SpotWatcher | None = None
         self.jobs_done = 0
@@ -360,8 +364,15 @@ class Worker:
         with self._lock:
             current, state = self._current, self._state
         catalog = self.services.catalog
+        now = self.clock.monotonic()
+        last = self._last_beat
+        due = last is None or last[1] != state or now - last[0] >= self._beat_every - 0.05
+        if current is None and not due:
+            return  # idle: nothing new to say before the next lease/3 beat
+        if due:
+            self._last_beat = (now, state)
         if current is not None:
-            renew = self.extend_leases and current.delivery is not None and not current.lost.is_set()
+            renew = due and self.extend_leases and current.delivery is not None and not current.lost.is_set()
             if renew and current.delivery and not self.services.queue.extend(current.delivery, self.lease):
                 if lease_taken_over(catalog, current.job_id, current.attempt_id):
                     log.warning("lease lost to another attempt; cancelling", extra={"job_id": current.job_id})

@@ -87,6 +87,7 @@ class LocalProvider:
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
+                    os.kill(pid, signal.SIGCONT)  # a stopped (hung) worker must see it too
                 done.append(wid)
             pidfile.unlink(missing_ok=True)  # gone from the inventory now; the child is reaped later
         self._reap_children()
@@ -106,16 +107,28 @@ class LocalProvider:
             out.append(Instance(wid, self.pool, pidfile.stat().st_mtime, worker_id=wid, pid=pid))
         return out
 
-    def stop_all(self, timeout: float = 10.0) -> None:
-        """SIGTERM every worker of this pool and wait for them (for `ebbtide up` on exit)."""
-        self.retire([i.id for i in self.inventory()])
+    def stop_all(self, timeout: float = 10.0) -> list[int]:
+        """SIGTERM every worker of this pool, adopted ones too, and wait up to `timeout` for them
+        to finish or release their jobs (`ebbtide up` passes the worker grace). Returns the pids
+        that had to be killed."""
+        found = self.inventory()
+        procs = []
+        for inst in found:
+            with contextlib.suppress(psutil.Error):
+                if inst.pid is not None:
+                    procs.append(psutil.Process(inst.pid))
+        self.retire([i.id for i in found])
+        _, alive = psutil.wait_procs(procs, timeout=timeout)
+        for p in alive:
+            with contextlib.suppress(psutil.Error):
+                log.warning("worker did not stop within its grace; killing it", extra={"pid": p.pid})
+                p.kill()
+        psutil.wait_procs(alive, timeout=5)
         for proc in list(self._children.values()):
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1)
         self._children.clear()
+        return [p.pid for p in alive]
 
     def _reap_children(self) -> None:
         for wid, proc in list(self._children.items()):
