@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ebbtide.cli import context as ctx
 from ebbtide.cli.context import console
+
+if TYPE_CHECKING:
+    from ebbtide.config import Settings
+    from ebbtide.doctor.checks import Finding
 
 
 def doctor(
@@ -55,9 +59,10 @@ def doctor(
         clients = boto_clients(region or settings.aws.region, endpoint_url or settings.aws.endpoint_url)
         setup = read_setup(clients, queue_url, asg, cluster, service)
         findings = diagnose_aws(setup, settings, heartbeat, speed, job_minutes * 60)
+        findings += _live_queue(settings, clients("sqs"), queue_url)
         source = "aws: " + ", ".join(x for x in (queue_url, asg, service) if x)
     else:
-        findings = diagnose(settings, job_minutes * 60)
+        findings = diagnose(settings, job_minutes * 60) + _live_queue(settings)
         source = path or "defaults"
     if as_json:
         console.print_json(to_json(findings))
@@ -65,6 +70,23 @@ def doctor(
         render(findings, console, source)
     if any(f.severity == "error" for f in findings):
         raise typer.Exit(1)
+
+
+def _live_queue(settings: Settings, client: Any = None, only_url: str | None = None) -> list[Finding]:
+    """The configured SQS queue's live RedrivePolicy against the config (when the config names one)."""
+    from ebbtide.doctor.checks import Finding
+    from ebbtide.doctor.live_queue import check_queue_policy, configured_sqs_name, read_configured_queue
+
+    name = configured_sqs_name(settings)
+    if name is None or (only_url is not None and only_url.rstrip("/").rsplit("/", 1)[-1] != name):
+        return []
+    try:
+        live = read_configured_queue(settings, client)
+    except Exception as e:  # unreachable: say so rather than pass silently
+        return [Finding("queue-unread", "warning", f"could not read SQS queue {name}: {e}",
+                        "the live receive limit was not compared with the config",
+                        "check queue.endpoint_url, queue.region and credentials")]  # fmt: skip
+    return check_queue_policy(settings, *live) if live else []
 
 
 def register(app: typer.Typer) -> None:
