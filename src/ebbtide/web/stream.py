@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api/stream", tags=["stream"])
 MediaId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 PLAYLIST = CONTENT_TYPES[".m3u8"]
 _HEADERS = {"Cache-Control": "private, max-age=30"}
+_GROWING = {"Cache-Control": "private, max-age=1"}  # an EVENT playlist gains segments: reload it
 
 
 def _subject(media_id: str, rel: str) -> str:
@@ -54,7 +55,8 @@ def _media(services: Services, user: OptionalUser, media_id: str, rel: str, requ
         raise Unauthorized("sign in first", hint="send Authorization: Bearer ebt_… or log in at /login")
     else:
         media = services.catalog.get_media(media_id, owner_id=user.id)
-    if str(media.state) != "complete" or not media.published_prefix or not media.master_key:
+    growing = str(media.state) in ("queued", "transcoding") and media.playable_seconds > 0
+    if (str(media.state) != "complete" and not growing) or not media.published_prefix or not media.master_key:
         raise NotFound(f"video {media_id} is not ready to stream", hint=f"its state is {media.state}")
     return media
 
@@ -68,7 +70,8 @@ def _render(services: Services, media: Media, rel: str) -> Response:
             return playlist_url(services, media.id, target)
         return signed_get(services, published_key(media, target))
 
-    return Response(rewrite(text, rel, resolve), media_type=PLAYLIST, headers=_HEADERS)
+    headers = _HEADERS if str(media.state) == "complete" else _GROWING
+    return Response(rewrite(text, rel, resolve), media_type=PLAYLIST, headers=headers)
 
 
 @router.get(
