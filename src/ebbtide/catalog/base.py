@@ -66,13 +66,20 @@ class Catalog(Protocol):
 
     # media --------------------------------------------------------------------------------------
     def create_media(
-        self, owner_id: str, title: str, source_key: str, size_bytes: int,
-        duration: float | None = None, width: int | None = None, height: int | None = None,
+        self,
+        owner_id: str,
+        title: str,
+        source_key: str,
+        size_bytes: int,
+        duration: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
         media_id: str | None = None,
     ) -> Media: ...
     def get_media(self, media_id: str, owner_id: str | None = None) -> Media:
         """NotFound if missing, or if owner_id is given and the media is someone else's."""
         ...
+
     def list_media(self, owner_id: str | None = None, limit: int = 200) -> list[Media]: ...
     def usage(self, owner_id: str) -> tuple[int, int]:
         """(bytes, videos) of the owner's media, for upload quotas."""
@@ -81,12 +88,22 @@ class Catalog(Protocol):
     def delete_media(self, media_id: str, owner_id: str | None = None) -> Media:
         """Removes the row and marks its non-terminal jobs failed ("deleted"); returns what was deleted."""
         ...
+
     def set_media_state(self, media_id: str, state: MediaState, error: str | None = None) -> Media: ...
     def set_media_progress(self, media_id: str, progress: float) -> None: ...
     def publish_media(
-        self, media_id: str, job_id: str, attempt_id: str, prefix: str, master_key: str,
-        renditions: Sequence[Rendition], thumbnail_key: str | None, storyboard_key: str | None,
-        duration: float | None = None, width: int | None = None, height: int | None = None,
+        self,
+        media_id: str,
+        job_id: str,
+        attempt_id: str,
+        prefix: str,
+        master_key: str,
+        renditions: Sequence[Rendition],
+        thumbnail_key: str | None,
+        storyboard_key: str | None,
+        duration: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
     ) -> bool:
         """Atomically point the media at `prefix` and finish the job, if this attempt wins the ledger.
 
@@ -95,13 +112,25 @@ class Catalog(Protocol):
         """
         ...
 
+    def set_playable(
+        self, media_id: str, prefix: str, master_key: str, seconds: float, renditions: Sequence[Rendition]
+    ) -> bool:
+        """A chunked media that is still transcoding plays its first `seconds` (only ever grows)."""
+        ...
+
     # jobs and the completion ledger -------------------------------------------------------------
     def create_job(
-        self, kind: str, payload: dict[str, Any], owner_id: str | None = None,
-        media_id: str | None = None, work_seconds: float | None = None, job_id: str | None = None,
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        owner_id: str | None = None,
+        media_id: str | None = None,
+        work_seconds: float | None = None,
+        job_id: str | None = None,
     ) -> Job:
         """A queued job; with media_id the media moves uploaded → queued in the same transaction."""
         ...
+
     def get_job(self, job_id: str, owner_id: str | None = None) -> Job: ...
     def list_jobs(
         self, state: JobState | None = None, media_id: str | None = None, limit: int = 500
@@ -109,24 +138,36 @@ class Catalog(Protocol):
     def start_attempt(self, job_id: str, worker_id: str, receive_count: int) -> Attempt | None:
         """Job → running (media → transcoding). None when the job is already terminal: ack and skip."""
         ...
+
     def report_progress(
-        self, job_id: str, attempt_id: str, fraction: float,
-        speed: float | None = None, eta: float | None = None,
+        self,
+        job_id: str,
+        attempt_id: str,
+        fraction: float,
+        speed: float | None = None,
+        eta: float | None = None,
     ) -> None: ...
     def finish_attempt(
-        self, job_id: str, attempt_id: str, outcome: JobState, error: str | None = None,
+        self,
+        job_id: str,
+        attempt_id: str,
+        outcome: JobState,
+        error: str | None = None,
         result: dict[str, Any] | None = None,
     ) -> bool:
         """Record an attempt's end. SUCCEEDED: the first finish wins (True), later ones are recorded as
         duplicates and ignored (False). QUEUED: the attempt failed and will be retried. DEAD/FAILED:
         terminal, media → failed with `error`."""
         ...
+
     def mark_dead(self, job_id: str, error: str) -> None:
         """Dead-lettered without a running attempt to finish (e.g. receive count exceeded)."""
         ...
+
     def requeue(self, job_id: str) -> Job:
         """Redrive: a dead or failed job goes back to queued (media too)."""
         ...
+
     def attempts(self, job_id: str) -> list[Attempt]: ...
     def job_counts(self) -> dict[JobState, int]: ...
     def recent_speeds(self, pool: str | None = None, limit: int = 20) -> list[float]:
@@ -135,12 +176,20 @@ class Catalog(Protocol):
 
     # workers ------------------------------------------------------------------------------------
     def heartbeat(
-        self, worker_id: str, pool: str, state: WorkerState, job_id: str | None = None,
-        progress: float = 0.0, host: str = "", pid: int | None = None, provider_id: str | None = None,
+        self,
+        worker_id: str,
+        pool: str,
+        state: WorkerState,
+        job_id: str | None = None,
+        progress: float = 0.0,
+        host: str = "",
+        pid: int | None = None,
+        provider_id: str | None = None,
         price_per_hour: float = 0.0,
     ) -> WorkerRecord:
         """Upsert the worker and its last_seen; returns the record (read `.drain` from it)."""
         ...
+
     def get_worker(self, worker_id: str) -> WorkerRecord | None: ...
     def list_workers(self, pool: str | None = None, include_gone: bool = False) -> list[WorkerRecord]: ...
     def set_drain(self, worker_id: str, drain: bool = True) -> None: ...

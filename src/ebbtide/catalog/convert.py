@@ -75,6 +75,7 @@ def media(r: MediaRow) -> Media:
         storyboard_key=r.storyboard_key,
         renditions=tuple(Rendition(**d) for d in (r.renditions or [])),
         error=r.error,
+        playable_seconds=float(r.playable_seconds or 0.0),
     )
 
 

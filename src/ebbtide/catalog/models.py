@@ -108,6 +108,7 @@ class MediaRow(Base):
     storyboard_key: Mapped[str | None] = mapped_column(String(1024))
     renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
+    playable_seconds: Mapped[float | None] = mapped_column(Double)  # a growing prefix (chunked media)
 
 
 class JobRow(Base):

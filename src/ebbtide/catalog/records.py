@@ -63,6 +63,7 @@ class Media:
     storyboard_key: str | None = None
     renditions: tuple[Rendition, ...] = ()
     error: str | None = None
+    playable_seconds: float = 0.0  # how much plays already: a prefix of chunks, or all once complete
 
 
 @dataclass(frozen=True)

@@ -209,5 +209,28 @@ class MediaPart(SqlCore):
             row.width = width if width is not None else row.width
             row.height = height if height is not None else row.height
             row.job_id, row.progress, row.error, row.updated_at = job_id, 1.0, None, self.clock.now()
+            row.playable_seconds = row.duration
         log.info("media published", extra={"media_id": media_id, "job_id": job_id, "prefix": prefix})
+        return True
+
+    def set_playable(
+        self, media_id: str, prefix: str, master_key: str, seconds: float, renditions: Sequence[Rendition]
+    ) -> bool:
+        """Point a media still transcoding at its growing (EVENT) playlists; `seconds` only grows.
+
+        False (nothing changed) when the media is gone, failed, already complete, or already
+        playable further: a slower writer never shrinks what viewers see.
+        """
+        validate_prefix(prefix)
+        validate_key(master_key)
+        with self._tx() as s:
+            row = self._locked_media(s, media_id)
+            if row is None or MediaState(row.state) in (MediaState.FAILED, MediaState.COMPLETE):
+                return False
+            if seconds <= (row.playable_seconds or 0.0):
+                return False
+            row.published_prefix, row.master_key = prefix, master_key
+            row.renditions = [convert.rendition_to_json(r) for r in renditions]
+            row.playable_seconds, row.updated_at = seconds, self.clock.now()
+        log.info("media playable", extra={"media_id": media_id, "seconds": round(seconds, 1)})
         return True

@@ -98,6 +98,10 @@ class MediaConfig(Section):
     audio_bitrate_kbps: int = Field(128, description="AAC bitrate of the shared audio rendition")
     max_fps: float = Field(60.0, description="higher frame rates are halved until they fit")
     threads: int = Field(0, ge=0, description="ffmpeg threads, 0 = automatic")
+    chunk_min_seconds: Duration = Field(
+        120.0, ge=0, description="split a source into parallel chunks no shorter than this; 0 = never split"
+    )
+    max_chunks: int = Field(32, ge=1, description="most chunks one source is split into")
 
 
 class WorkerConfig(Section):

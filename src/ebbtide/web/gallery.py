@@ -64,7 +64,8 @@ class VideoOut(BaseModel):
     error: str | None
     renditions: list[RenditionOut]
     thumbnail_url: str | None
-    playlist_url: str | None
+    playlist_url: str | None  # also while transcoding, once a chunked video plays its first part
+    playable_seconds: float = 0.0  # how much of it plays now (all of it once complete)
 
 
 class RenameIn(BaseModel):
@@ -110,6 +111,7 @@ class AbortIn(BaseModel):
 
 def video_out(services: Services, m: Media) -> VideoOut:
     ready = m.state == "complete" and m.published_prefix is not None
+    playable = ready or (m.playable_seconds > 0 and m.state != "failed" and m.master_key is not None)
     return VideoOut(
         id=m.id,
         title=m.title,
@@ -127,7 +129,8 @@ def video_out(services: Services, m: Media) -> VideoOut:
             for r in m.renditions
         ],
         thumbnail_url=thumbnail_url(services, m) if ready else None,
-        playlist_url=f"/api/stream/videos/{m.id}/master.m3u8" if ready else None,
+        playlist_url=f"/api/stream/videos/{m.id}/master.m3u8" if playable else None,
+        playable_seconds=(m.playable_seconds or m.duration or 0.0) if ready else m.playable_seconds,
     )
 
 

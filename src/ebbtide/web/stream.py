@@ -31,6 +31,7 @@ _PRIVATE = {"Cache-Control": "private, max-age=30"}
 # A variant reached by its own signature is the same bytes for everyone holding that URL (segment
 # URLs inside are signed for aligned windows), so a shared cache may keep it briefly.
 _SIGNED = {"Cache-Control": "public, max-age=60"}
+_GROWING = {"Cache-Control": "private, max-age=1"}  # an EVENT playlist gains segments: reload it
 
 
 def _subject(media_id: str, rel: str) -> str:
@@ -58,7 +59,8 @@ def _media(services: Services, user: OptionalUser, media_id: str, rel: str, requ
         raise Unauthorized("sign in first", hint="send Authorization: Bearer ebt_… or log in at /login")
     else:
         media = services.catalog.get_media(media_id, owner_id=user.id)
-    if str(media.state) != "complete" or not media.published_prefix or not media.master_key:
+    growing = str(media.state) in ("queued", "transcoding") and media.playable_seconds > 0
+    if (str(media.state) != "complete" and not growing) or not media.published_prefix or not media.master_key:
         raise NotFound(f"video {media_id} is not ready to stream", hint=f"its state is {media.state}")
     return media
 
@@ -72,7 +74,10 @@ def _render(services: Services, media: Media, rel: str, signed: bool = False) ->
             return playlist_url(services, media.id, target)
         return signed_get(services, published_key(media, target))
 
-    headers = _SIGNED if signed else _PRIVATE
+    if str(media.state) != "complete":
+        headers = _GROWING
+    else:
+        headers = _SIGNED if signed else _PRIVATE
     return Response(rewrite(text, rel, resolve), media_type=PLAYLIST, headers=headers)
 
 

@@ -47,7 +47,9 @@ class EcsProtection:
         if enabled:
             body["ExpiresInMinutes"] = self.expires_minutes
         req = urllib.request.Request(
-            self.url, data=json.dumps(body).encode(), method="PUT",
+            self.url,
+            data=json.dumps(body).encode(),
+            method="PUT",
             headers={"Content-Type": "application/json"},
         )
         try:

@@ -79,8 +79,14 @@ def submit_file(services: Services, path: Path | str, owner_id: str, title: str 
     key = source_key(owner_id, media_id, path.name)
     services.store.put_file(key, path, mimetypes.guess_type(path.name)[0] or "application/octet-stream")
     services.catalog.create_media(
-        owner_id, title or path.stem, key, path.stat().st_size,
-        duration=info.duration, width=info.width, height=info.height, media_id=media_id,
+        owner_id,
+        title or path.stem,
+        key,
+        path.stat().st_size,
+        duration=info.duration,
+        width=info.width,
+        height=info.height,
+        media_id=media_id,
     )
     return _queue_transcode(services, owner_id, media_id, key, info.duration)
 
@@ -111,7 +117,11 @@ def submit_location(services: Services, location: str, owner_id: str, title: str
 
 
 def submit_uploaded(
-    services: Services, owner_id: str, source_key: str, title: str, size: int,
+    services: Services,
+    owner_id: str,
+    source_key: str,
+    title: str,
+    size: int,
     duration: float | None = None,
 ) -> Media:
     """An upload already in the store (the web app's signed PUT): record it and queue its transcode.

@@ -13,6 +13,10 @@ from typing import Any
 from ebbtide.errors import EbbtideError
 
 TRANSCODE = "transcode"
+TRANSCODE_CHUNK = "transcode-chunk"  # one time range of a split source, every rung
+TRANSCODE_AUDIO = "transcode-audio"  # a split source's audio (once, whole file) and thumbnail
+STITCH = "stitch"  # joins a split source's parts and publishes them
+MEDIA_PARTS = (TRANSCODE_CHUNK, TRANSCODE_AUDIO, STITCH)  # queued by a transcode, never submitted
 COMMAND = "command"
 PYTHON_PREFIX = "python:"
 

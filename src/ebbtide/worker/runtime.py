@@ -264,7 +264,13 @@ class Worker:
             if status:
                 status.started(attempt.number)
             ctx = JobContext(
-                self.services, job, attempt, job_dir, current.cancel, status, current.progress,
+                self.services,
+                job,
+                attempt,
+                job_dir,
+                current.cancel,
+                status,
+                current.progress,
             )
             run, stopped = self._supervise(ctx)
             result = self._conclude(job, attempt, delivery, current, run, stopped, status)
@@ -311,8 +317,14 @@ class Worker:
         return run, stopped
 
     def _conclude(
-        self, job: Job, attempt: Attempt, delivery: Delivery | None, current: CurrentJob,
-        run: _Run, stopped: bool, status: StatusWriter | None,
+        self,
+        job: Job,
+        attempt: Attempt,
+        delivery: Delivery | None,
+        current: CurrentJob,
+        run: _Run,
+        stopped: bool,
+        status: StatusWriter | None,
     ) -> Result:
         catalog, queue = self.services.catalog, self.services.queue
         if run.outcome is not None and run.error is None and not stopped:
@@ -389,9 +401,15 @@ class Worker:
         if state == WorkerState.GONE:
             return
         rec = catalog.heartbeat(
-            self.worker_id, self.pool, state, job_id=current.job_id if current else None,
-            progress=current.progress.fraction if current else 0.0, host=self.host, pid=os.getpid(),
-            provider_id=self.provider_id, price_per_hour=self.price,
+            self.worker_id,
+            self.pool,
+            state,
+            job_id=current.job_id if current else None,
+            progress=current.progress.fraction if current else 0.0,
+            host=self.host,
+            pid=os.getpid(),
+            provider_id=self.provider_id,
+            price_per_hour=self.price,
         )
         if rec.drain and not self._drain:
             log.info("drain requested", extra={"worker_id": self.worker_id})

@@ -39,7 +39,8 @@ class ImdsClient:
 
     def token(self) -> str:
         req = urllib.request.Request(
-            self.base + TOKEN_PATH, method="PUT",
+            self.base + TOKEN_PATH,
+            method="PUT",
             headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL)},
         )
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:

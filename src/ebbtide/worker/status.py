@@ -69,7 +69,10 @@ class StatusWriter:
         self._write(force=False)
 
     def finished(
-        self, state: str, error: str | None = None, outputs: list[str] | None = None,
+        self,
+        state: str,
+        error: str | None = None,
+        outputs: list[str] | None = None,
         result: Any = None,
     ) -> None:
         self.doc.update(state=state, error=error, finished=self._clock.now())

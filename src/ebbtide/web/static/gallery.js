@@ -14,6 +14,9 @@ function card(v) {
   const c = el("article", { class: "video", "data-id": v.id, "data-state": v.state }, link, title, meta);
   if (v.state === "queued" || v.state === "transcoding" || v.state === "uploaded") {
     c.append(el("progress", { max: 100, value: Math.round(v.progress * 100) }));
+    if (v.playable_seconds > 0) {
+      c.append(el("p", { class: "muted playable", text: "playable: " + fmtDuration(v.playable_seconds) + " of " + fmtDuration(v.duration) }));
+    }
   }
   if (v.error) c.append(el("p", { class: "error", text: v.error }));
   const rename = el("button", { type: "button", text: "Rename", class: "small" });

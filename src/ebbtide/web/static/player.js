@@ -45,12 +45,36 @@ quality.addEventListener("change", () => {
   hls.currentLevel = n;  // -1 = automatic
 });
 
+function fmtSeconds(s) {
+  s = Math.floor(s || 0);
+  return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+}
+
+// A chunked video plays while the rest encodes: say how much is there, keep polling until done.
+function growing(v) {
+  box.dataset.playable = String(v.playable_seconds || 0);
+  statusEl.textContent = v.state === "complete" ? "" :
+    "Still processing: " + fmtSeconds(v.playable_seconds) + " of " + fmtSeconds(v.duration) + " available";
+}
+
+async function follow() {
+  try {
+    const v = await api("GET", "/api/gallery/videos/" + encodeURIComponent(id));
+    if (!v) return;
+    box.dataset.state = v.state;
+    growing(v);
+    if (v.state === "complete" || v.state === "failed") return;
+  } catch (e) { console.error(e); }
+  setTimeout(follow, 2000);
+}
+
 async function wait() {
   try {
     const v = await api("GET", "/api/gallery/videos/" + encodeURIComponent(id));
     if (!v) return;
     box.dataset.state = v.state;
     if (v.state === "complete" && v.playlist_url) { start(v); return; }
+    if (v.playlist_url && v.playable_seconds > 0) { start(v); growing(v); setTimeout(follow, 2000); return; }
     if (v.state === "failed") { statusEl.textContent = "Processing failed: " + (v.error || ""); return; }
     statusEl.textContent = "Processing… " + v.state + " " + Math.round(v.progress * 100) + " %";
   } catch (e) { statusEl.textContent = e.message; }

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ebbtide.worker.context import JobContext
-from ebbtide.worker.messages import COMMAND, PYTHON_PREFIX, TRANSCODE, UnknownKind
+from ebbtide.worker.messages import (
+    COMMAND,
+    PYTHON_PREFIX,
+    STITCH,
+    TRANSCODE,
+    TRANSCODE_AUDIO,
+    TRANSCODE_CHUNK,
+    UnknownKind,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,9 @@ Handler = Callable[[JobContext], Outcome]
 
 _MODULES = {
     TRANSCODE: "ebbtide.worker.handlers.transcode",
+    TRANSCODE_CHUNK: "ebbtide.worker.handlers.transcode_chunk",
+    TRANSCODE_AUDIO: "ebbtide.worker.handlers.transcode_audio",
+    STITCH: "ebbtide.worker.handlers.stitch",
     COMMAND: "ebbtide.worker.handlers.command",
 }
 

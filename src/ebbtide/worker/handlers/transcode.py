@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ebbtide.errors import EbbtideError
 from ebbtide.storage.sources import is_location, open_sources, parse_location
+from ebbtide.worker import chunking
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.handlers import Outcome
 from ebbtide.worker.intake import hls_root, safe_filename
@@ -29,9 +30,18 @@ def run(ctx: JobContext) -> Outcome:
     media = services.catalog.get_media(job.media_id)
     src = ctx.job_dir / "source" / safe_filename(Path(media.source_key).name)
     src.parent.mkdir(parents=True, exist_ok=True)
-    if is_location(media.source_key):  # a source in place, in the user's own bucket
+    if is_location(media.source_key):  # a source in place, in the user's own bucket: one piece
         open_sources(services.settings.sources).get_file(parse_location(media.source_key), src)
+        parts = None
     else:
+        source = chunking.source_input(services, media.source_key)
+        if "://" in source:  # no local path: probe a downloaded copy, kept for a one-piece encode
+            services.store.get_file(media.source_key, src)
+            source = str(src)
+        parts = chunking.split(services, job, media, source)
+    if parts is not None:  # long: chunk jobs do the work, in parallel
+        return Outcome(result=parts)
+    if not src.exists():
         services.store.get_file(media.source_key, src)
     ctx.check_cancelled()
 
@@ -76,7 +86,7 @@ def _remove_stale_sets(ctx: JobContext, root: str, keep: str) -> None:
     """Prefixes of attempts that died mid-upload. A live loser deletes its own when it loses."""
     store = ctx.services.store
     stale = {
-        root + info.key[len(root):].split("/", 1)[0] + "/"
+        root + info.key[len(root) :].split("/", 1)[0] + "/"
         for info in store.list(root)
         if not info.key.startswith(keep)
     }
