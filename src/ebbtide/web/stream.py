@@ -74,10 +74,8 @@ def _render(services: Services, media: Media, rel: str, signed: bool = False) ->
             return playlist_url(services, media.id, target)
         return signed_get(services, published_key(media, target))
 
-    if str(media.state) != "complete":
-        headers = _GROWING
-    else:
-        headers = _SIGNED if signed else _PRIVATE
+    growing = str(media.state) != "complete"
+    headers = _GROWING if growing else (_SIGNED if signed else _PRIVATE)
     return Response(rewrite(text, rel, resolve), media_type=PLAYLIST, headers=headers)
 
 
