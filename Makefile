@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck bench clean install services browser smoke docs
+.PHONY: up test lint typecheck bench clean install services browser smoke docs bullmq
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +28,17 @@ browser:
 services:
 	@bash .ci/services
 
-test: $(STAMP) browser services
+# The real BullMQ (npm) for the depth-source tests, one folder per supported major version.
+BULLMQ5 := 5.81.5
+BULLMQ6 := 6.7.0
+bullmq:
+	@for v in $(BULLMQ5) $(BULLMQ6); do d=.cache/node/bullmq$${v%%.*}; \
+	  test -f $$d/node_modules/bullmq/package.json && grep -q "\"version\": \"$$v\"" $$d/node_modules/bullmq/package.json \
+	  || { mkdir -p $$d && echo '{"private": true}' > $$d/package.json && \
+	       npm install --prefix $$d --no-audit --no-fund --silent bullmq@$$v ioredis >/dev/null \
+	       || { echo "error: npm could not install bullmq@$$v; hint: apt-get install nodejs npm"; exit 1; }; }; done
+
+test: $(STAMP) browser services bullmq
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadgroup

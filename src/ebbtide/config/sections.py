@@ -221,6 +221,9 @@ def default_local_max() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+DEPTH_SCHEMES = ("bullmq", "sqs")
+
+
 class FleetConfig(Section):
     interval: Duration = Field(5.0, description="controller tick period")
     policy: PolicyConfig = Field(
@@ -231,6 +234,20 @@ class FleetConfig(Section):
     )
     launch_budget: int = Field(4, ge=1, description="launches per tick at most")
     drain_idle_after: Duration = Field(60.0, description="an idle worker is retired only after this long")
+    depth_source: str | None = Field(
+        None,
+        description="scale on this queue instead of ebbtide's own: bullmq://host:port/db/queue or "
+        "sqs://name (read only; for workers ebbtide does not run)",
+    )
+
+    @model_validator(mode="after")
+    def _depth(self) -> FleetConfig:
+        # the scheme here; the whole URL is parsed by queue/depth.py when the fleet opens it
+        if self.depth_source is not None and urlparse(self.depth_source).scheme not in DEPTH_SCHEMES:
+            raise ValueError(
+                f"depth_source {self.depth_source!r}: use bullmq://host:port/db/queue or sqs://queue-name"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> FleetConfig:

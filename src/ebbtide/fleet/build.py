@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ebbtide.fleet.controller import Controller
 from ebbtide.fleet.policies import policy_for
+from ebbtide.fleet.ports import QueueSource
 from ebbtide.fleet.providers import Provider, provider_for
-from ebbtide.fleet.sources import CatalogFleetState, CatalogQueueSource
+from ebbtide.fleet.sources import CatalogFleetState, CatalogQueueSource, DepthQueueSource
 from ebbtide.services import Services
 
 
@@ -19,15 +20,23 @@ def build_controller(
         if pool.name not in chosen:
             chosen[pool.name] = provider_for(pool, s, services.clock, config_path=config_path)
     state = CatalogFleetState(services.catalog, tuple(p.name for p in fleet.pools))
+    source: QueueSource
+    if fleet.depth_source:  # workers ebbtide does not run: scale on their queue, read only
+        from ebbtide.queue.depth import open_depth_source
+
+        depth = open_depth_source(fleet.depth_source, services.clock, s.aws.region, s.aws.endpoint_url)
+        source = DepthQueueSource(depth, services.clock)
+    else:
+        source = CatalogQueueSource(
+            services.queue, services.catalog, services.clock,
+            resend_after=services.settings.queue.resend_after,
+            silent_timeout=services.settings.worker.silent_timeout,
+        )  # fmt: skip
     return Controller(
         fleet.pools,
         chosen,
         policy_for(fleet.policy),
-        CatalogQueueSource(
-            services.queue, services.catalog, services.clock,
-            resend_after=services.settings.queue.resend_after,
-            silent_timeout=services.settings.worker.silent_timeout,
-        ),
+        source,
         state,
         state,
         services.clock,

@@ -13,7 +13,7 @@ from ebbtide.clock import Clock
 from ebbtide.errors import BackendUnavailable
 from ebbtide.fleet.causes import DecisionRecord, render
 from ebbtide.fleet.model import QueueView, WorkerView
-from ebbtide.queue.base import Queue
+from ebbtide.queue.base import DepthSource, Queue
 from ebbtide.reconcile import reap_silent, reconcile_dead_letters, resend_stranded
 
 log = logging.getLogger(__name__)
@@ -125,4 +125,32 @@ class CatalogFleetState:
             rec.pool, rec.policy, rec.desired, rec.running, rec.busy, rec.launched, rec.retired,
             render(rec), at=rec.at, cause=str(rec.cause), notes=tuple(str(n) for n, _ in rec.notes),
             error=err,
+        )
+
+
+class DepthQueueSource:
+    """Queue depth from a depth source the fleet does not consume (a BullMQ or foreign SQS queue).
+
+    Nothing is known of each job's media length there, so every job counts as unknown work
+    (the policy assumes `default_job_seconds`), and arrivals are the growth of the backlog seen
+    between observations.
+    """
+
+    def __init__(self, source: DepthSource, clock: Clock, window: float = ARRIVAL_WINDOW) -> None:
+        self.source, self.clock, self.window = source, clock, window
+        self._seen: list[tuple[float, int]] = []
+
+    def observe_queue(self) -> QueueView:
+        stats = self.source.stats()
+        now = self.clock.now()
+        total = stats.visible + stats.delayed + stats.in_flight
+        self._seen = [(t, n) for t, n in self._seen if t >= now - self.window] + [(now, total)]
+        grown = sum(max(0, b[1] - a[1]) for a, b in zip(self._seen, self._seen[1:], strict=False))
+        return QueueView.from_stats(
+            stats,
+            waiting_work_seconds=0.0,
+            running_work_seconds=0.0,
+            waiting_unknown=stats.visible + stats.delayed,
+            running_unknown=stats.in_flight,
+            arrival_rate=grown / self.window,
         )
