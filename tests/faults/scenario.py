@@ -86,6 +86,12 @@ class Fleet:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
                          for p in sorted(self.config.parent.glob("*.log")))
 
+    def submit_one(self, seconds: float = 0.5) -> str:
+        """One job; BackendUnavailable propagates (the caller decides whether to retry)."""
+        job_id = submit_job(self.services, "command", {"command": f"sleep {seconds}"}).id
+        self.jobs.append(job_id)
+        return job_id
+
     def submit(self, n: int, seconds: float = 0.5) -> None:
         for _ in range(n):
             try:
