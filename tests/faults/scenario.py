@@ -61,6 +61,7 @@ class Fleet:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)  # accepted: each must end succeeded, once
     refused: int = 0  # submits answered "unavailable": nothing was accepted, nothing to finish
+    down_parts: set[str] = field(default_factory=set)  # what /health named while it said 503
 
     @classmethod
     def start(cls, config: Path, workers: int = 2) -> Fleet:
@@ -113,7 +114,10 @@ class Fleet:
         return r.status_code
 
     def health(self) -> int:
-        return self.client.get("/health").status_code
+        r = self.client.get("/health")
+        if r.status_code == 503:
+            self.down_parts.update(r.json()["failed"])
+        return r.status_code
 
     def states(self) -> dict[str, JobState]:
         return {j: self.services.catalog.get_job(j).state for j in self.jobs}
