@@ -168,7 +168,7 @@ def outage(fleet: Fleet, stop: Callable[[], None], start: Callable[[], None], cl
     """Stop the server mid-run, submit during the outage, start it again; measure recovery."""
     fleet.submit(6)
     assert fleet.upload(clip) == 201
-    running = poll(lambda: JobState.RUNNING in fleet.states().values(), 30)
+    running = poll(lambda: JobState.RUNNING in fleet.states().values(), 90)  # workers booting
     assert running is not None, "nothing started before the outage\n" + fleet.logs()
     stop()
     t0 = time.monotonic()
