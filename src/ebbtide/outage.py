@@ -61,7 +61,8 @@ class Outage:
         with self._lock:
             self.failures += 1
             self._next_try = now + reconnect_delay(self.failures)
-            self.last_error = f"{type(error).__name__}: {error}".strip()[:300]
+            text = " ".join(str(error).split())  # one line, whatever the driver's message holds
+            self.last_error = f"{type(error).__name__}: {text}"[:300]
             first = self.since is None
             if first:
                 self.since = now

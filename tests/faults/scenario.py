@@ -61,6 +61,7 @@ class Fleet:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)  # accepted: each must end succeeded, once
     refused: int = 0  # submits answered "unavailable": nothing was accepted, nothing to finish
+    down_parts: set[str] = field(default_factory=set)  # what /health named while it said 503
 
     @classmethod
     def start(cls, config: Path, workers: int = 2) -> Fleet:
@@ -86,6 +87,12 @@ class Fleet:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
                          for p in sorted(self.config.parent.glob("*.log")))
 
+    def submit_one(self, seconds: float = 0.5) -> str:
+        """One job; BackendUnavailable propagates (the caller decides whether to retry)."""
+        job_id = submit_job(self.services, "command", {"command": f"sleep {seconds}"}).id
+        self.jobs.append(job_id)
+        return job_id
+
     def submit(self, n: int, seconds: float = 0.5) -> None:
         for _ in range(n):
             try:
@@ -107,7 +114,10 @@ class Fleet:
         return r.status_code
 
     def health(self) -> int:
-        return self.client.get("/health").status_code
+        r = self.client.get("/health")
+        if r.status_code == 503:
+            self.down_parts.update(r.json()["failed"])
+        return r.status_code
 
     def states(self) -> dict[str, JobState]:
         return {j: self.services.catalog.get_job(j).state for j in self.jobs}
@@ -158,7 +168,7 @@ def outage(fleet: Fleet, stop: Callable[[], None], start: Callable[[], None], cl
     """Stop the server mid-run, submit during the outage, start it again; measure recovery."""
     fleet.submit(6)
     assert fleet.upload(clip) == 201
-    running = poll(lambda: JobState.RUNNING in fleet.states().values(), 30)
+    running = poll(lambda: JobState.RUNNING in fleet.states().values(), 90)  # workers booting
     assert running is not None, "nothing started before the outage\n" + fleet.logs()
     stop()
     t0 = time.monotonic()

@@ -15,7 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("EBBTIDE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """$EBBTIDE_PG_BIN, else the newest Debian PostgreSQL (the one .ci/services starts)."""
+    if os.environ.get("EBBTIDE_PG_BIN"):
+        return Path(os.environ["EBBTIDE_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def free_port() -> int:

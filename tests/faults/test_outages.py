@@ -32,6 +32,7 @@ def test_postgresql_queue_and_catalog_stopped(
     try:
         report = outage(fleet, private_pg.stop, private_pg.start, clip)
         _check(fleet, report)
+        assert fleet.down_parts == {"queue", "catalog"}
         assert fleet.refused >= 1  # the catalog was down: submits were refused with a clear error
     finally:
         fleet.close()
@@ -46,7 +47,7 @@ def test_redis_queue_restarted_without_persistence(
         report = outage(fleet, private_redis.stop, private_redis.start, clip)
         _check(fleet, report)
         # the catalog (SQLite) stayed up: uploads during the outage were accepted and finished
-        assert fleet.refused == 0
+        assert fleet.down_parts == {"queue"} and fleet.refused == 0
         assert "re-sent" in fleet.logs()  # the queue forgot everything: the reconciler re-sent
     finally:
         fleet.close()
@@ -59,6 +60,6 @@ def test_sqs_endpoint_restarted_empty(private_moto: PrivateMoto, data_dir: Path,
     try:
         report = outage(fleet, private_moto.stop, private_moto.start, clip)
         _check(fleet, report)
-        assert fleet.refused == 0
+        assert fleet.down_parts == {"queue"} and fleet.refused == 0
     finally:
         fleet.close()

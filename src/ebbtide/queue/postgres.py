@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import psycopg
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
+from ebbtide.errors import BackendUnavailable
 from ebbtide.outage import Outage
 from ebbtide.queue.base import (
     BadMessage,
@@ -81,10 +82,16 @@ class PostgresQueue:
         )
         self._db: psycopg.Connection[Any] | None = None
         self._listener: psycopg.Connection[Any] | None = None
-        with self._tx() as db:
-            db.execute("SELECT pg_advisory_xact_lock(727274)")  # concurrent first opens: one creates
-            for statement in _SCHEMA:
-                db.execute(statement)
+        try:
+            with self._tx() as db:
+                db.execute("SELECT pg_advisory_xact_lock(727274)")  # concurrent first opens: one creates
+                for statement in _SCHEMA:
+                    db.execute(statement)
+        except BackendUnavailable as e:
+            raise BackendUnavailable(
+                f"cannot reach the PostgreSQL queue at {self.outage.name[len('postgresql '):]}:"
+                f" {self.outage.last_error}", e.hint, "queue",
+            ) from None
 
     # -- connections: opened lazily, dropped on a driver connection error, reopened with backoff ---
 

@@ -24,7 +24,7 @@ from ebbtide.catalog.base import Catalog
 from ebbtide.catalog.states import TERMINAL_JOB_STATES
 from ebbtide.errors import BackendUnavailable, NotFound
 from ebbtide.outage import reconnect_delay
-from ebbtide.queue.base import Queue
+from ebbtide.queue.base import JobIndex, Queue
 from ebbtide.services import Services
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,20 @@ def riding_services(services: Services, budget: float, stop: threading.Event) ->
     )
 
 
-def lease_taken_over(catalog: Catalog, job_id: str, attempt_id: str) -> bool:
-    """After `extend` found no lease: True when the ledger says this attempt no longer owns the job
-    (a newer attempt started, or the job ended or was deleted) — cancel. False when the job is
-    still ours and the queue merely forgot the message — keep working; the ledger takes the finish."""
+def lease_taken_over(catalog: Catalog, queue: Queue, job_id: str, attempt_id: str) -> bool:
+    """After `extend` found no lease: should this attempt stop?
+
+    Yes when the ledger says another attempt owns the job now (or it ended or was deleted), and
+    when the queue still holds the job's message under another lease (it lapsed and was
+    re-delivered; that attempt is about to start). No when the job is still ours and the queue
+    has no message for it: the queue forgot it (a Redis restart without persistence), and the
+    ledger will take this attempt's finish."""
     try:
         job = catalog.get_job(job_id)
     except NotFound:
         return True
-    return job.attempt_id != attempt_id or job.state in TERMINAL_JOB_STATES
+    if job.attempt_id != attempt_id or job.state in TERMINAL_JOB_STATES:
+        return True
+    if isinstance(queue, JobIndex):
+        return job_id in queue.live_job_ids()
+    return False  # a queue that cannot list (SQS): the ledger alone decides, at the next beat

@@ -386,7 +386,7 @@ class Worker:
         if current is not None:
             renew = due and self.extend_leases and current.delivery is not None and not current.lost.is_set()
             if renew and current.delivery and not self.services.queue.extend(current.delivery, self.lease):
-                if lease_taken_over(catalog, current.job_id, current.attempt_id):
+                if lease_taken_over(catalog, self.services.queue, current.job_id, current.attempt_id):
                     log.warning("lease lost to another attempt; cancelling", extra={"job_id": current.job_id})
                     current.lost.set()
                     current.cancel.set()
