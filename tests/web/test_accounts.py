@@ -36,7 +36,9 @@ def test_login_is_throttled_per_account_with_retry_after(env: Env, caplog: pytes
     for _ in range(3):
         assert _login(env, "alice", "wrong-guess-123") == 401
     r = env.client.post(
-        "/login", data={"username": "alice", "password": env.alice.password}, headers=ORIGIN,
+        "/login",
+        data={"username": "alice", "password": env.alice.password},
+        headers=ORIGIN,
         follow_redirects=False,
     )
     # even the right password waits: a guesser cannot tell when they hit it
@@ -63,7 +65,9 @@ def test_login_is_throttled_per_client_address(env: Env) -> None:
     for n in range(4):  # one address spraying many names
         assert _login(env, f"user{n}", "password-guess") == 401
     r = env.client.post(
-        "/login", data={"username": "bob", "password": env.bob.password}, headers=ORIGIN,
+        "/login",
+        data={"username": "bob", "password": env.bob.password},
+        headers=ORIGIN,
         follow_redirects=False,
     )
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 59
@@ -117,7 +121,9 @@ def test_users_cli_passwd_disable_tokens_revoke(tmp_path: Path) -> None:
     server.cli("users", "add", "root", "--admin", "--password", "first-root-password")
     weak = subprocess.run(
         [*EBBTIDE, "-c", str(server.config), "users", "add", "weak", "--password", "short"],
-        env=server.env(), capture_output=True, timeout=60,
+        env=server.env(),
+        capture_output=True,
+        timeout=60,
     )
     assert weak.returncode == 2 and b"at least 10 characters" in weak.stderr
     token = server.cli("users", "token", "root", "--label", "laptop", "--expires", "30d").strip()
