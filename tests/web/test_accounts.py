@@ -154,3 +154,21 @@ def test_users_cli_passwd_disable_tokens_revoke(tmp_path: Path) -> None:
         assert cat.check_password("root", new_pw) is not None
     finally:
         cat.close()
+
+
+def test_changing_your_own_password_ends_your_sessions(env: Env) -> None:
+    assert _login(env, "alice", env.alice.password) == 200
+    stolen = env.client.cookies["ebbtide_session"]
+    url = "/api/me/password"
+    r = env.client.post(url, json={"current": "not-it-at-all", "new": "another-good-one"}, headers=ORIGIN)
+    assert r.status_code == 403
+    r = env.client.post(url, json={"current": env.alice.password, "new": "short"}, headers=ORIGIN)
+    assert r.status_code == 400 and "10 characters" in r.json()["error"]
+    r = env.client.post(url, json={"current": env.alice.password, "new": "another-good-one"}, headers=ORIGIN)
+    assert r.status_code == 204
+    env.client.cookies.clear()
+    env.client.cookies.set("ebbtide_session", stolen)
+    assert env.client.get("/api/me").status_code == 401
+    env.client.cookies.clear()
+    assert _login(env, "alice", "another-good-one") == 200
+    assert env.client.get("/api/me", headers=env.alice.headers).status_code == 200  # tokens stay
