@@ -166,10 +166,16 @@ def test_oidc_bearer_tokens(data_dir: Path, jwks: _Jwks) -> None:
             def me(token: str) -> Any:
                 return c.get("/api/me", headers={"Authorization": f"Bearer {token}"})
 
-            r = me(jwks.token(**{"cognito:username": "carol"}))
+            r = me(jwks.token(sub="sub-carol", **{"cognito:username": "carol"}))
             assert r.status_code == 200 and r.json()["name"] == "oidc-carol" and not r.json()["is_admin"]
-            assert me(jwks.token(**{"cognito:username": "carol"})).json()["id"] == r.json()["id"]
-            admin = me(jwks.token(**{"cognito:username": "dave", "cognito:groups": ["ops"]}))
+            carol = r.json()["id"]
+            assert me(jwks.token(sub="sub-carol", **{"cognito:username": "carol"})).json()["id"] == carol
+            # the account is (issuer, sub): carol renaming herself keeps it ...
+            assert me(jwks.token(sub="sub-carol", preferred_username="caroline")).json()["id"] == carol
+            # ... and someone else taking the name "carol" gets their own, never hers
+            mallory = me(jwks.token(sub="sub-mallory", **{"cognito:username": "carol"})).json()
+            assert mallory["id"] != carol and mallory["name"] != "oidc-carol"
+            admin = me(jwks.token(sub="sub-dave", **{"cognito:username": "dave", "cognito:groups": ["ops"]}))
             assert admin.json()["is_admin"] is True
             other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             refused = [
@@ -182,10 +188,33 @@ def test_oidc_bearer_tokens(data_dir: Path, jwks: _Jwks) -> None:
             for t in refused:
                 assert me(t).status_code == 401, t
             # a Cognito access token names the client in client_id instead of aud
-            access = jwks.token(aud=None, client_id="ebbtide-web", token_use="access", username="erin")
+            access = jwks.token(
+                sub="sub-erin", aud=None, client_id="ebbtide-web", token_use="access", username="erin"
+            )
             assert me(access).status_code == 200
             # local tokens still work next to OIDC
             alice = account(services, "alice")
             assert c.get("/api/me", headers=alice.headers).json()["name"] == "alice"
+    finally:
+        services.close()
+
+
+def test_oidc_needs_an_audience(data_dir: Path, jwks: _Jwks) -> None:
+    from ebbtide.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        make_settings(data_dir, web={"oidc": {"jwks_url": jwks.url, "issuer": "https://idp.test"}})
+    assert "audience" in str(e.value)
+
+
+def test_oidc_token_without_audience_is_refused(data_dir: Path, jwks: _Jwks) -> None:
+    oidc = {"jwks_url": jwks.url, "audience": "ebbtide-web"}
+    services = open_services(make_settings(data_dir, web={"oidc": oidc}))
+    try:
+        with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as c:
+            for token in (jwks.token(aud=None), jwks.token(aud=["other"]), jwks.token(iss="")):
+                assert c.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+            ok = jwks.token(aud=["other", "ebbtide-web"])
+            assert c.get("/api/me", headers={"Authorization": f"Bearer {ok}"}).status_code == 200
     finally:
         services.close()

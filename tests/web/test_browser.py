@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,6 +56,16 @@ def stack(tmp_path: Path) -> Iterator[tuple[LiveServer, subprocess.Popen[bytes]]
         server.stop()
 
 
+def _wait_js(page: Any, expression: str, timeout: float = 30_000) -> None:
+    """Poll an expression through CDP (page.evaluate is exempt from the page's CSP, which forbids the
+    string eval that Playwright's wait_for_function does inside the page)."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(100)
+
+
 def test_upload_play_switch_quality_and_fleet(
     stack: tuple[LiveServer, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
@@ -69,6 +81,8 @@ def test_upload_play_switch_quality_and_fleet(
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800})
+            refused: list[str] = []  # the pages must run under their CSP without a violation
+            page.on("console", lambda m: refused.append(m.text) if "Security Policy" in m.text else None)
             page.goto(server.url + "/")
             assert "/login" in page.url
             page.fill("#username", "root")
@@ -83,7 +97,7 @@ def test_upload_play_switch_quality_and_fleet(
             page.fill("#title", "Holiday")
             page.set_input_files("#file", str(clip))
             page.click("#upload-button")
-            page.wait_for_function("document.getElementById('progress').value === 100", timeout=30_000)
+            _wait_js(page, "document.getElementById('progress').value === 100", timeout=30_000)
             page.screenshot(path=str(shots / "upload.png"))
             page.wait_for_url(server.url + "/", timeout=15_000)
             card = page.locator("article.video", has_text="Holiday")
@@ -97,7 +111,7 @@ def test_upload_play_switch_quality_and_fleet(
             page.wait_for_selector("#player[data-levels]", timeout=30_000)
             levels = int(page.get_attribute("#player", "data-levels") or "0")
             assert levels >= 2, "a 640x480 clip should give at least 480p and 360p"
-            page.wait_for_function("document.getElementById('video').currentTime > 2", timeout=45_000)
+            _wait_js(page, "document.getElementById('video').currentTime > 2", timeout=45_000)
             page.screenshot(path=str(shots / "player.png"))
 
             heights = page.evaluate("window.ebbtideHls.levels.map(l => l.height)")
@@ -110,7 +124,8 @@ def test_upload_play_switch_quality_and_fleet(
             page.evaluate(
                 "document.getElementById('video').currentTime = 0.5; document.getElementById('video').play()"
             )
-            page.wait_for_function(
+            _wait_js(
+                page,
                 "(() => { const v = document.getElementById('video');"
                 " return v.currentTime > 1.5 && !v.paused })()",
                 timeout=30_000,
@@ -130,10 +145,9 @@ def test_upload_play_switch_quality_and_fleet(
             row = page.locator(f"#workers tbody tr[data-id='{mine[0]['id']}']")
             row.wait_for(timeout=15_000)
             assert "local" in row.inner_text()
-            page.wait_for_function(
-                "Number(document.getElementById('chart').dataset.points) >= 1", timeout=15_000
-            )
+            _wait_js(page, "Number(document.getElementById('chart').dataset.points) >= 1", timeout=15_000)
             page.screenshot(path=str(shots / "fleet.png"), full_page=True)
+            assert refused == [], refused
         finally:
             browser.close()
     out = REPO / "test-output"

@@ -142,7 +142,8 @@ def test_parts_split_the_app(env: Env) -> None:
         paths = set(c.get("/openapi.json", headers=env.admin.headers).json()["paths"])
         assert any(p.startswith("/api/stream/") for p in paths)
         assert not any(p.startswith("/api/gallery/") for p in paths)
-    with TestClient(create_app(env.services, parts={"gallery", "pages"}), base_url="http://127.0.0.1:8000") as c:
+    app = create_app(env.services, parts={"gallery", "pages"})
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         assert c.get("/api/gallery/videos", headers=env.alice.headers).status_code == 200
         assert c.get("/login").status_code == 200
     with pytest.raises(ConfigError):

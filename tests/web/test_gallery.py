@@ -110,7 +110,8 @@ def test_signed_put_then_complete(env: Env, clip: Path) -> None:
         headers=h,
         json={"filename": "Holiday 2024.MP4", "size": clip.stat().st_size},
     ).json()
-    assert s["url"] and s["key"].startswith(f"users/{env.alice.user.id}/media/") and " " not in s["key"]
+    # a neutral inbox key: the user's file name (and extension) is not part of it
+    assert s["url"] and s["key"].startswith(f"inbox/{env.alice.user.id}/") and s["key"].endswith("/upload")
     status, etag = _put(env, s["url"], clip.read_bytes())
     assert status == 200 and etag == hashlib.md5(clip.read_bytes()).hexdigest()
     # bob cannot complete alice's upload
@@ -122,6 +123,14 @@ def test_signed_put_then_complete(env: Env, clip: Path) -> None:
     assert r.status_code == 201, r.text
     assert r.json()["title"] == "Holiday" and r.json()["state"] == "queued"
     assert env.services.queue.stats().visible == 1
+    media = env.services.catalog.get_media(r.json()["id"])
+    assert media.source_key.endswith("/source/original")  # an immutable key no signed URL names
+    assert env.services.store.get_bytes(media.source_key) == clip.read_bytes()
+    assert not env.services.store.exists(s["key"])
+    # replaying the signed PUT after complete cannot swap what the worker transcodes
+    status, _ = _put(env, s["url"], b"swapped after the probe")
+    assert status == 409
+    assert env.services.store.get_bytes(media.source_key) == clip.read_bytes()
     again = env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": s["key"]})
     assert again.status_code == 400 and env.services.queue.stats().visible == 1
 
@@ -145,7 +154,13 @@ def test_complete_without_upload_is_404(env: Env) -> None:
     assert (
         env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": s["key"]}).status_code == 404
     )
-    for key in ("../../etc/passwd", f"users/{env.bob.user.id}/media/{'0' * 32}/source/a.mp4", "users/x"):
+    for key in (
+        "../../etc/passwd",
+        f"users/{env.bob.user.id}/media/{'0' * 32}/source/a.mp4",
+        f"inbox/{env.bob.user.id}/{'0' * 32}/upload",
+        f"users/{env.alice.user.id}/media/{'0' * 32}/source/original",
+        "users/x",
+    ):
         assert (
             env.client.post("/api/gallery/uploads/complete", headers=h, json={"key": key}).status_code == 404
         )
@@ -184,7 +199,8 @@ def test_multipart_parts_upload(data_dir: Path, clip: Path) -> None:
                 json={"key": s["key"], "upload_id": s["upload_id"], "parts": parts},
             )
             assert r.status_code == 201, r.text
-            assert services.store.get_bytes(s["key"]) == data
+            source = services.catalog.get_media(r.json()["id"]).source_key
+            assert services.store.get_bytes(source) == data and not services.store.exists(s["key"])
     finally:
         services.close()
 

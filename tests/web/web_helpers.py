@@ -105,7 +105,8 @@ class LiveServer:
             "web": {"host": "127.0.0.1", "port": self.port, "workers": 1},
             "fleet": {"interval": 1},
         }
-        cfg.update(extra or {})
+        for k, v in (extra or {}).items():  # one level deep, so extra web keys keep the port
+            cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
         self.config = root / "ebbtide.yaml"
         self.config.write_text(yaml.safe_dump(cfg))
         self.url = f"http://127.0.0.1:{self.port}"

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ebbtide.catalog.records import User
 from ebbtide.errors import EbbtideError
@@ -134,6 +134,33 @@ api_router = APIRouter(tags=["auth"])
 @api_router.get("/api/me", response_model=Me)
 def me(user: CurrentUser) -> Me:
     return Me(id=user.id, name=user.name, is_admin=user.is_admin)
+
+
+class PasswordIn(BaseModel):
+    current: str = Field(min_length=1, max_length=1000)
+    new: str = Field(min_length=1, max_length=1000)
+
+
+@api_router.post("/api/me/password", status_code=204)
+def change_password(request: Request, body: PasswordIn, user: CurrentUser, services: ServicesDep) -> Response:
+    """Change your own password; every browser session of yours ends (log in again), tokens stay."""
+    throttle = request.app.state.login_throttle
+    address = client_address(request)
+    wait = throttle.retry_after(user.name, address)
+    if wait is not None:
+        raise TooManyAttempts(
+            "too many wrong passwords", retry_after=wait, hint=f"try again in {wait} seconds"
+        )
+    if services.catalog.check_password(user.name, body.current) is None:
+        throttle.failed(user.name, address)
+        log.warning("password change refused", extra={"user": user.name, "client": address})
+        raise Forbidden("the current password is wrong", hint="type your current password")
+    policy = services.settings.web.password_min_length
+    services.catalog.set_password(user.id, body.new, min_password_length=policy)
+    log.info("password changed", extra={"user": user.name, "client": address})
+    resp = Response(status_code=204)
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
 
 
 page_router = APIRouter(include_in_schema=False)

@@ -60,7 +60,7 @@ class OidcVerifier:
 
     def user_for(self, catalog: Catalog, token: str) -> User | None:
         claims = self.claims(token)
-        if claims is None:
+        if claims is None or not claims.get("iss") or not claims.get("sub"):
             return None
         raw = next((str(claims[c]) for c in _NAME_CLAIMS if claims.get(c)), "")
         user = catalog.oidc_user(str(claims["iss"]), str(claims["sub"]), _SAFE.sub("_", raw)[:50])
