@@ -1,6 +1,9 @@
-"""One place that turns ebbtide errors into HTTP answers: `{"error": …, "hint": …}` and a status.
+"""One place that turns errors into HTTP answers: `{"error": …, "hint": …}` and a status for APIs and
+scripts, an HTML error page for a browser asking for a page.
 
-NotFound is 404 whether the thing is missing or someone else's, so an id cannot be probed.
+NotFound is 404 whether the thing is missing or someone else's, so an id cannot be probed. Unknown
+routes and wrong methods (Starlette's own HTTPException) get the same two shapes, never
+Starlette's `{"detail": …}`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ebbtide.errors import EbbtideError, IllegalTransition, InvalidKey, NotFound
 from ebbtide.web.auth import CrossOrigin, Forbidden, Unauthorized
@@ -50,6 +54,23 @@ def _wants_html(request: Request) -> bool:
     )
 
 
+# What a person should read for a status with no message of our own (unknown route, wrong method).
+_PLAIN = {
+    404: ("There is nothing at this address.", "check the address, or start from the gallery"),
+    405: ("This address does not take that kind of request.", "see /docs for the API"),
+}
+
+
+def _answer(request: Request, code: int, error: str, hint: str | None,
+            headers: dict[str, str] | None = None) -> Response:  # fmt: skip
+    """The HTML page for a browser asking for a page (when pages are served), else the JSON shape."""
+    if _wants_html(request) and "pages" in getattr(request.app.state, "parts", ()):
+        from ebbtide.web.pages import error_page
+
+        return error_page(request, code, error, hint)
+    return JSONResponse({"error": error, "hint": hint}, status_code=code, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(EbbtideError)
     async def _ebbtide(request: Request, exc: EbbtideError) -> Response:
@@ -59,7 +80,14 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         if code >= 500:
             log.error("request failed", extra={"path": request.url.path, "error": exc.message})
-        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=code, headers=headers)
+        return _answer(request, code, exc.message, exc.hint, headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        error, hint = _PLAIN.get(exc.status_code, (str(exc.detail), None))
+        if exc.status_code not in _PLAIN and exc.detail:
+            error = str(exc.detail)
+        return _answer(request, exc.status_code, error, hint, dict(exc.headers or {}) or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
