@@ -86,6 +86,9 @@ def test_up_takes_port_and_the_busy_port_hint_names_it(tmp_path: Path) -> None:
     out = _run("up", "--port", str(free), "--for", "1", "--config", str(path), cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"web app: http://127.0.0.1:{free}" in out.stdout
+    # not a terminal: the log keeps whole lines instead of wrapping at 80 columns
+    first = next(line for line in out.stdout.splitlines() if line.startswith("ebbtide up data in"))
+    assert first.endswith("policy deadline") and len(first) > 80, first
 
 
 # submit ----------------------------------------------------------------------------------------------

@@ -157,6 +157,8 @@ def test_plain_install_runs_up_demo(plain_venv: tuple[Path, str], tmp_path: Path
         health = _wait(lambda: _get(base + "/health"), 90, proc, log_path)
         assert health.json()["status"] == "ok", health.text
         assert _get(base + "/login") is not None
+        for asset in ("/static/app.css", "/static/vendor/hls.min.js", "/favicon.ico"):  # package data
+            assert _get(base + asset) is not None, asset
         ready = _wait(lambda: _demo_ready(tmp_path), 180, proc, log_path)
         assert ready
     finally:

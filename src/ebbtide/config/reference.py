@@ -14,7 +14,6 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from ebbtide.config.settings import Settings
 from ebbtide.config.types import format_duration, format_size, parse_duration, parse_size
@@ -113,18 +112,10 @@ def _has_parser(field: FieldInfo, parser: Any) -> bool:
     return any(walk(m) for m in field.metadata) or walk(field.annotation)
 
 
-def _default(field: FieldInfo) -> Any:
-    if field.default is not PydanticUndefined:
-        return field.default
-    if field.default_factory is not None:
-        return field.default_factory()  # type: ignore[call-arg]
-    return PydanticUndefined
-
-
 def format_default(field: FieldInfo) -> str:
-    value = _default(field)
-    if value is PydanticUndefined:
+    if field.is_required():
         return "required"
+    value = field.get_default(call_default_factory=True)
     if value is None:
         return "`null`"
     if isinstance(value, bool):

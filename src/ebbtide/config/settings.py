@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,15 @@ def _persisted_secret(path: Path, create: bool) -> str | None:
         return None
     private_dir(path.parent)
     token = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (e.g. `up` and its first worker) won the race
+        for _ in range(50):
+            existing = path.read_text().strip()
+            if existing:
+                return existing
+            time.sleep(0.02)
+        raise ConfigError(f"{path} is empty", hint="delete it; the next start makes a new one") from None
     with os.fdopen(fd, "w") as f:
         f.write(token)
     return token

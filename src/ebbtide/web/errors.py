@@ -1,6 +1,9 @@
-"""One place that turns ebbtide errors into HTTP answers: `{"error": …, "hint": …}` and a status.
+"""One place that turns errors into HTTP answers: `{"error": …, "hint": …}` and a status for APIs and
+scripts, an HTML error page for a browser asking for a page.
 
-NotFound is 404 whether the thing is missing or someone else's, so an id cannot be probed.
+NotFound is 404 whether the thing is missing or someone else's, so an id cannot be probed. Unknown
+routes and wrong methods (Starlette's own HTTPException) get the same two shapes, never
+Starlette's `{"detail": …}`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ebbtide.errors import (
     BackendUnavailable,
@@ -64,6 +68,30 @@ def _wants_html(request: Request) -> bool:
     )
 
 
+# What a person should read for a status with no message of our own (unknown route, wrong method).
+_PLAIN = {
+    404: ("There is nothing at this address.", "check the address, or start from the gallery"),
+    405: ("This address does not take that kind of request.", "see /docs for the API"),
+}
+
+
+def _answer(
+    request: Request,
+    code: int,
+    error: str,
+    hint: str | None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> Response:
+    """The HTML page for a browser asking for a page (when pages are served), else the JSON shape."""
+    if _wants_html(request) and "pages" in getattr(request.app.state, "parts", ()):
+        from ebbtide.web.pages import error_page
+
+        return error_page(request, code, error, hint)
+    body: dict[str, object] = {**(extra or {}), "error": error, "hint": hint}
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(EbbtideError)
     async def _ebbtide(request: Request, exc: EbbtideError) -> Response:
@@ -79,7 +107,7 @@ def install(app: FastAPI) -> None:
             body["part"] = exc.part
         elif code >= 500:
             log.error("request failed", extra={"path": request.url.path, "error": exc.message})
-        return JSONResponse(body, status_code=code, headers=headers)
+        return _answer(request, code, exc.message, exc.hint, headers or None, extra=body)
 
     @app.exception_handler(OSError)
     async def _os_error(request: Request, exc: OSError) -> Response:
@@ -87,16 +115,21 @@ def install(app: FastAPI) -> None:
         if full is None:
             raise exc  # anything else stays a 500 (and a logged traceback)
         log.error("request failed: disk full", extra={"path": request.url.path})
-        return JSONResponse({"error": full.message, "hint": full.hint}, status_code=507)
+        return _answer(request, 507, full.message, full.hint)
 
     @app.exception_handler(DataError)
     async def _bad_data(request: Request, exc: DataError) -> Response:
         # a value the database refuses (NUL in text on PostgreSQL, out of range) is the caller's fault
         log.info("database refused a value", extra={"path": request.url.path})
-        return JSONResponse(
-            {"error": "the request holds a value that cannot be stored", "hint": "remove control characters"},
-            status_code=400,
-        )
+        error = "the request holds a value that cannot be stored"
+        return _answer(request, 400, error, "remove control characters")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        error, hint = _PLAIN.get(exc.status_code, (str(exc.detail), None))
+        if exc.status_code not in _PLAIN and exc.detail:
+            error = str(exc.detail)
+        return _answer(request, exc.status_code, error, hint, dict(exc.headers or {}) or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -87,6 +87,7 @@ class SampleOut(BaseModel):
     visible: int
     in_flight: int
     dead: int
+    delayed: int = 0  # waiting to be retried
     workers: int
     busy: int
 

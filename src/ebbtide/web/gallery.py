@@ -27,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from ebbtide.catalog.records import Media, User
+from ebbtide.catalog.states import MediaState
 from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.services import Services
 from ebbtide.storage.base import MultipartUploads, validate_key
@@ -62,6 +63,11 @@ class VideoOut(BaseModel):
     created_at: float
     updated_at: float
     error: str | None
+    # A failed attempt that will be retried leaves the video queued: say so, and why, in the gallery.
+    retrying: bool = False
+    attempts: int = 0
+    max_attempts: int = 0
+    last_error: str | None = None
     renditions: list[RenditionOut]
     thumbnail_url: str | None
     playlist_url: str | None  # also while transcoding, once a chunked video plays its first part
@@ -109,10 +115,27 @@ class AbortIn(BaseModel):
     upload_id: str = Field(min_length=1, max_length=1024)
 
 
+def _retry_fields(services: Services, m: Media) -> dict[str, Any]:
+    if m.job_id is None or m.state not in (MediaState.QUEUED, MediaState.TRANSCODING):
+        return {}
+    try:
+        job = services.catalog.get_job(m.job_id)
+    except NotFound:
+        return {}
+    waiting = m.state == MediaState.QUEUED and job.attempts > 0 and job.error is not None
+    return {
+        "retrying": waiting,
+        "attempts": job.attempts,
+        "max_attempts": services.settings.queue.max_receives,
+        "last_error": job.error if job.attempts > 0 else None,
+    }
+
+
 def video_out(services: Services, m: Media) -> VideoOut:
     ready = m.state == "complete" and m.published_prefix is not None
     playable = ready or (m.playable_seconds > 0 and m.state != "failed" and m.master_key is not None)
     return VideoOut(
+        **_retry_fields(services, m),
         id=m.id,
         title=m.title,
         state=str(m.state),

@@ -24,6 +24,7 @@ class Sample:
     visible: int
     in_flight: int
     dead: int
+    delayed: int  # waiting to be retried: pending work, drawn with the queue
     workers: int
     busy: int
 
@@ -33,7 +34,9 @@ def take_sample(services: Services) -> Sample:
     workers = services.catalog.list_workers()
     live = [w for w in workers if w.state != WorkerState.GONE]
     busy = sum(1 for w in live if w.state == WorkerState.BUSY)
-    return Sample(services.clock.now(), stats.visible, stats.in_flight, stats.dead, len(live), busy)
+    return Sample(
+        services.clock.now(), stats.visible, stats.in_flight, stats.dead, stats.delayed, len(live), busy
+    )
 
 
 class History:

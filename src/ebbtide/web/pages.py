@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ebbtide.catalog.records import User
+from ebbtide.catalog.states import MediaState
 from ebbtide.web.auth import SESSION_COOKIE, Forbidden, ServicesDep, Unauthorized, session_user
 
 HERE = Path(__file__).parent
@@ -32,6 +33,39 @@ PageUser = Annotated[User, Depends(page_user)]
 
 def _page(request: Request, name: str, user: User | None, **ctx: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"user": user, **ctx})
+
+
+def error_page(request: Request, code: int, error: str, hint: str | None) -> HTMLResponse:
+    """The HTML answer to a browser for a page that failed (404 and friends); APIs answer JSON."""
+    services = request.app.state.services
+    user = session_user(services, request.cookies.get(SESSION_COOKIE))
+    return templates.TemplateResponse(
+        request, "error.html", {"user": user, "code": code, "error": error, "hint": hint}, status_code=code
+    )
+
+
+GENERIC_TODO = (
+    "Check that the file plays on your computer, then upload it again. If it keeps failing, "
+    "convert it to MP4 (H.264 video, AAC audio) and upload that."
+)
+
+
+def failure_advice(error: str | None) -> tuple[str, str]:
+    """(what went wrong, what to do) from a failed video's error: `what — what to do` by convention."""
+    text = (error or "").strip()
+    if not text:
+        return "The video could not be processed, and no reason was recorded.", GENERIC_TODO
+    what, sep, todo = text.partition(" — ")
+    if not sep or not todo.strip():
+        return text, GENERIC_TODO
+    todo = todo.strip()
+    return what.strip(), todo[0].upper() + todo[1:] + ("" if todo.endswith(".") else ".")
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -62,7 +96,8 @@ def player_page(
     media_id: Annotated[str, PathParam(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
 ) -> Response:
     media = services.catalog.get_media(media_id, owner_id=user.id)  # NotFound → 404
-    return _page(request, "player.html", user, media=media)
+    what, todo = failure_advice(media.error) if media.state == MediaState.FAILED else ("", "")
+    return _page(request, "player.html", user, media=media, failed_what=what, failed_todo=todo)
 
 
 @router.get("/fleet", response_class=HTMLResponse)

@@ -6,19 +6,26 @@ const empty = document.getElementById("empty");
 function card(v) {
   const thumb = v.thumbnail_url
     ? el("img", { src: v.thumbnail_url, alt: "", loading: "lazy" })
-    : el("div", { class: "placeholder", text: v.state });
+    : el("div", { class: "placeholder", text: v.retrying ? "waiting to retry" : v.state });
   const link = el("a", { href: "/watch/" + encodeURIComponent(v.id), class: "thumb" }, thumb);
   const title = el("a", { href: "/watch/" + encodeURIComponent(v.id), class: "title", text: v.title });
-  const badge = el("span", { class: "state " + v.state, text: v.state });
+  const label = v.retrying ? "retrying" : v.state;
+  const badge = el("span", { class: "state " + label, text: label });
   const meta = el("div", { class: "meta" }, badge, el("span", { class: "muted", text: fmtDuration(v.duration) }));
-  const c = el("article", { class: "video", "data-id": v.id, "data-state": v.state }, link, title, meta);
-  if (v.state === "queued" || v.state === "transcoding" || v.state === "uploaded") {
+  const c = el("article", { class: "video", "data-id": v.id, "data-state": label }, link, title, meta);
+  if (v.retrying) {
+    c.append(el("p", { class: "retry", text: "Attempt " + v.attempts + " of " + v.max_attempts + " failed: " +
+      (v.last_error || "no reason given") + ". It will be tried again." }));
+  } else if (v.state === "queued" || v.state === "transcoding" || v.state === "uploaded") {
     c.append(el("progress", { max: 100, value: Math.round(v.progress * 100) }));
     if (v.playable_seconds > 0) {
       c.append(el("p", { class: "muted playable", text: "playable: " + fmtDuration(v.playable_seconds) + " of " + fmtDuration(v.duration) }));
     }
   }
-  if (v.error) c.append(el("p", { class: "error", text: v.error }));
+  if (v.error) {
+    c.append(el("p", { class: "error", text: v.error }));
+    c.append(el("a", { href: "/watch/" + encodeURIComponent(v.id), class: "todo", text: "What to do" }));
+  }
   const rename = el("button", { type: "button", text: "Rename", class: "small" });
   rename.onclick = async () => {
     const t = prompt("New title", v.title);

@@ -75,8 +75,14 @@ async function wait() {
     box.dataset.state = v.state;
     if (v.state === "complete" && v.playlist_url) { start(v); return; }
     if (v.playlist_url && v.playable_seconds > 0) { start(v); growing(v); setTimeout(follow, 2000); return; }
-    if (v.state === "failed") { statusEl.textContent = "Processing failed: " + (v.error || ""); return; }
-    statusEl.textContent = "Processing… " + v.state + " " + Math.round(v.progress * 100) + " %";
+    if (v.state === "failed") { location.reload(); return; }  // the server renders what to do
+    if (v.retrying) {
+      statusEl.textContent = "Waiting to retry: attempt " + v.attempts + " of " + v.max_attempts +
+        " failed (" + (v.last_error || "no reason given") + ")";
+      box.dataset.state = "retrying";
+    } else {
+      statusEl.textContent = "Processing… " + v.state + " " + Math.round(v.progress * 100) + " %";
+    }
   } catch (e) { statusEl.textContent = e.message; }
   setTimeout(wait, 2000);
 }
