@@ -10,13 +10,12 @@ from ebbtide.catalog.records import WorkerRecord
 from ebbtide.catalog.states import JobState
 from ebbtide.clock import Clock
 from ebbtide.fleet.causes import DecisionRecord, render
-from ebbtide.fleet.model import QueueView, WorkerView
+from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
 from ebbtide.queue.base import Queue
 from ebbtide.reconcile import reconcile_dead_letters
 
 log = logging.getLogger(__name__)
 
-ARRIVAL_WINDOW = 900.0  # seconds of job creations the arrival rate is taken over
 RECONCILE_EVERY = 60.0  # seconds between sweeps of dead letters the catalog has not seen
 
 
