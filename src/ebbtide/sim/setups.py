@@ -151,10 +151,8 @@ def ebbtide_setup(name: str = "ebbtide", **policy: object) -> Setup:
 EBBTIDE = ebbtide_setup()
 EBBTIDE_THRIFTY = ebbtide_setup("ebbtide-thrifty", wait_value_per_hour=0.2)
 
-SETUPS = {
-    s.name: s
-    for s in (SEED_ORIGINAL, SEED_RECOMMENDED, SEED_FIXED, SEED_FIXED_SPOT, SEED_002, EBBTIDE, EBBTIDE_THRIFTY)
-}
+_ALL = (SEED_ORIGINAL, SEED_RECOMMENDED, SEED_FIXED, SEED_FIXED_SPOT, SEED_002, EBBTIDE, EBBTIDE_THRIFTY)
+SETUPS = {s.name: s for s in _ALL}
 # the baselines every comparison shows by default, strongest last
 BASELINES = ("seed-fixed", "seed-fixed-spot", "seed-002-thresholds")
 
