@@ -101,7 +101,8 @@ def plot(result: RunResult, path: Path) -> Path:
         3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [1, 1, 2]}
     )
     tl = result.timeline
-    end_h = result.sim_seconds / 3600
+    # the x-axis ends at the last event (an attempt ending or a change of the timeline)
+    end_h = max([b.end for b in result.bars] + [s.t for s in tl] + [1.0]) / 3600 * 1.02
     xs = [s.t / 3600 for s in tl] + [end_h]
     ax_q.step(xs, [s.visible for s in tl] + [tl[-1].visible if tl else 0], where="post", label="visible")
     ax_q.step(
@@ -110,9 +111,12 @@ def plot(result: RunResult, path: Path) -> Path:
     ax_q.set_ylabel("queue")
     ax_q.legend(loc="upper right")
     pools = sorted({p for s in tl for p, _ in s.workers})
-    for pool in pools:
-        ys = [dict(s.workers).get(pool, 0) for s in tl]
-        ax_w.step(xs, ys + ys[-1:], where="post", label=pool)
+    styles = ("-", "--", ":", "-.")
+    for i, pool in enumerate(pools):
+        # pools with equal counts would hide each other: a small offset and a line style each
+        ys = [dict(s.workers).get(pool, 0) + 0.06 * i for s in tl]
+        ax_w.step(xs, ys + ys[-1:], where="post", label=pool, linestyle=styles[i % len(styles)],
+                  linewidth=2.2 - 0.4 * (i % 3), alpha=0.85)
     ax_w.set_ylabel("workers")
     if pools:
         ax_w.legend(loc="upper right")
@@ -136,6 +140,12 @@ def plot(result: RunResult, path: Path) -> Path:
             linewidth=0.3,
         )
     ax_j.set_yticks(list(rows.values()), list(rows.keys()), fontsize=6)
+    from matplotlib.patches import Patch
+
+    shown = sorted({b.outcome for b in result.bars})
+    ax_j.legend(handles=[Patch(color=colors.get(o, "black"), label=o) for o in shown], loc="upper right",
+                fontsize=7, title="attempt", title_fontsize=7)
+    ax_j.set_xlim(0, end_h)
     ax_j.set_xlabel("hours")
     ax_j.set_ylabel("attempts per worker")
     fig.suptitle(
