@@ -51,7 +51,8 @@ async function refresh() {
       ["dead", queue.dead], ["cost so far", "$" + cost.total.toFixed(4)]].map(([k, v]) =>
       el("div", { class: "stat" }, el("b", { text: String(v) }), el("span", { text: k }))));
     rows(document.querySelector("#pools tbody"), pools, (p) => [p.name, p.provider, p.desired, p.running, p.busy,
-      p.min + "/" + p.max, p.price_per_hour, "$" + (cost.pools[p.name] || 0).toFixed(4)], (p) => p.name);
+      p.min + "/" + p.max, p.price_per_hour, "$" + (cost.pools[p.name] || 0).toFixed(4),
+      p.provider_error ? "provider failing: " + p.provider_error : (p.last_cause || "")], (p) => p.name);
     rows(document.querySelector("#workers tbody"), workers, (w) => [w.id, w.pool, w.state,
       w.job_id ? (w.job_kind || "job") + " " + w.job_id.slice(0, 8) : "", Math.round(w.progress * 100) + " %",
       w.jobs_done, fmtTime(w.last_seen)], (w) => w.id);
