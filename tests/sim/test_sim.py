@@ -59,23 +59,37 @@ def test_seed_original_shows_seed_000_failures(scenario: str) -> None:
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_ebbtide_never_duplicates_or_kills(scenario: str) -> None:
     r = run(scenario, "ebbtide")
-    assert (r.dup_jobs, r.killed, r.lost) == (0, 0, 0)
+    assert (r.dup_jobs, r.killed, r.lost, r.retired_busy) == (0, 0, 0, 0)
     assert r.ready == r.jobs
 
 
-def test_ebbtide_beats_seed_recommended_on_seed_000_set() -> None:
+def test_ebbtide_against_the_strongest_baseline_on_seed_000_set() -> None:
+    """Against seed-fixed-spot (the seed's setup with its costly setting fixed, busy work protected
+    and spot first): no dearer in total, and no worse p95 on any scenario of the set."""
     eb = [run(s, "ebbtide") for s in SEED_000_SET]
-    rec = [run(s, "seed-recommended") for s in SEED_000_SET]
-    assert sum(r.total_cost for r in eb) <= 0.6 * sum(r.total_cost for r in rec)
-    for e, r in zip(eb, rec, strict=True):
+    base = [run(s, "seed-fixed-spot") for s in SEED_000_SET]
+    assert sum(r.total_cost for r in eb) <= 0.85 * sum(r.total_cost for r in base)
+    for e, r in zip(eb, base, strict=True):
         assert e.p95_ready is not None and r.p95_ready is not None
         assert e.p95_ready <= r.p95_ready + 1.0, e.scenario
-    # every scenario of the set: at most 1.25x its own paid work at spot price, no idle, no boot
-    assert [e.scenario for e in eb] == list(SEED_000_SET)
-    for e in eb:
-        assert e.total_cost <= 1.25 * e.lower_bound + 1e-9, e.scenario
-    six = eb[SEED_000_SET.index("six-matches")]
-    assert six.lower_bound > 0 and six.total_cost <= 1.25 * six.lower_bound
+    # the match scenarios, against the setup-independent bound (ready within 30 min)
+    by = {e.scenario: e for e in eb}
+    assert by["three-matches"].total_cost <= 1.3 * by["three-matches"].lower_bound
+    assert by["six-matches"].total_cost <= 1.6 * by["six-matches"].lower_bound
+
+
+def test_the_wait_value_trades_cost_for_waiting_on_every_match_scenario() -> None:
+    """ebbtide-thrifty values an hour of waiting at $0.20 instead of $1: it pays less and waits longer
+    where paid capacity was bought, and the same where the free box alone was the answer."""
+    for s in ("single-long", "three-matches", "six-matches", "twelve-hourly", "month-50"):
+        d, t = run(s, "ebbtide"), run(s, "ebbtide-thrifty")
+        assert t.total_cost <= d.total_cost + 1e-9, s
+        assert t.mean_ready is not None and d.mean_ready is not None
+        if t.total_cost < d.total_cost - 1e-9:
+            assert t.mean_ready > d.mean_ready, s  # what it saved, it saved by waiting
+        else:
+            assert abs(t.mean_ready - d.mean_ready) < 1.0, s
+    assert run("six-matches", "ebbtide-thrifty").total_cost < 0.6 * run("six-matches", "ebbtide").total_cost
 
 
 def _replay(jobs, fleet, seed: int, skip: bool):  # type: ignore[no-untyped-def]

@@ -14,13 +14,15 @@ from ebbtide.errors import ConfigError
 
 
 def sim(
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help="a built-in scenario")] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", "-s", help="a built-in scenario, or 'all' for the overview")
+    ] = None,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="CSV: arrival_s,media_seconds,size_bytes,kind")
     ] = None,
     setups: Annotated[
         str, typer.Option("--setups", help="comma-separated setup names; 'config' = --config")
-    ] = ("seed-original,seed-recommended,ebbtide"),
+    ] = ("seed-fixed,seed-fixed-spot,seed-002-thresholds,ebbtide"),
     seed: Annotated[int, typer.Option("--seed", help="same seed, same result")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     plot_dir: Annotated[
@@ -72,6 +74,17 @@ def sim(
             chosen.append(get_setup(name))
     if not chosen:
         raise ConfigError("no setups to compare", hint="--setups seed-original,ebbtide")
+    if scenario == "all":
+        rows = [simulate(sc.jobs(seed), sc.fleet, s, seed=seed, scenario=sc.name)
+                for sc in SCENARIOS.values() for s in chosen]
+        if as_json:
+            console.print_json(report.to_json(rows))
+        else:
+            from rich.console import Console
+
+            wide = console if console.width >= 120 else Console(width=120, highlight=False)
+            wide.print(report.overview(rows, f"every built-in scenario (seed {seed})"))
+        return
     if scenario is not None:
         sc = get_scenario(scenario)
         jobs, fleet, label = sc.jobs(seed), sc.fleet, sc.name

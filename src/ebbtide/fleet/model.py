@@ -19,6 +19,9 @@ from ebbtide.queue.base import QueueStats
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+# Seconds of job arrivals the arrival rate is taken over (production and simulator alike).
+ARRIVAL_WINDOW = 900.0
+
 # Worker states that count as capacity (a draining worker is on its way out).
 LIVE_STATES = frozenset({WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY})
 

@@ -12,13 +12,12 @@ from ebbtide.catalog.states import JobState
 from ebbtide.clock import Clock
 from ebbtide.errors import BackendUnavailable
 from ebbtide.fleet.causes import DecisionRecord, render
-from ebbtide.fleet.model import QueueView, WorkerView
+from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
 from ebbtide.queue.base import DepthSource, Queue
 from ebbtide.reconcile import reap_silent, reconcile_dead_letters, resend_stranded
 
 log = logging.getLogger(__name__)
 
-ARRIVAL_WINDOW = 900.0  # seconds of job creations the arrival rate is taken over
 RECONCILE_EVERY = 60.0  # seconds between sweeps of dead letters the catalog has not seen
 RESEND_EVERY = 5.0  # seconds between sweeps for queued jobs without a message, and silent workers
 

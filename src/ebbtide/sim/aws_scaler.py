@@ -15,7 +15,7 @@ and return their decision (the real `policy_for(cfg)` functions); AWS then acts 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.fleet.model import Observation, PoolView, WorkerView
@@ -24,6 +24,7 @@ from ebbtide.sim import world as W
 from ebbtide.sim.engine import CALL, Engine
 from ebbtide.sim.fleets import SimPool
 
+T = TypeVar("T")
 TASK_START = 30.0  # ECS places and starts a task on a booted instance (seed 001: ~30 s)
 
 
@@ -85,6 +86,8 @@ class AwsScaler:
     def _obs(self, views: list[PoolView], memory: Mapping[str, Any]) -> Observation:
         e = self.engine
         order = {p.name: i for i, p in enumerate(e.fleet.pools)}
+        if e.setup.spot_first:  # the group's allocation puts spot capacity first
+            order = {p.name: (not p.config.spot, i) for i, p in enumerate(e.fleet.pools)}  # type: ignore[misc]
         pools = tuple(sorted(self._static_views() + views, key=lambda v: order[v.name]))
         return Observation(e.now, e.queue_view(), pools, e.speeds(), memory)
 
@@ -106,7 +109,7 @@ class AwsScaler:
             if want > len(live):
                 self._launch(p, want - len(live), with_task=True)
             elif want < len(live):
-                for w in self.engine.rng.sample(live, len(live) - want):
+                for w in self._victims(live, len(live) - want):
                     self.engine.stop_worker(w, outcome=W.KILLED)
 
     def _two_layers(self) -> None:
@@ -121,14 +124,14 @@ class AwsScaler:
             if want > len(live):
                 self._launch(p, want - len(live), with_task=False)
             elif want < len(live):
-                for inst in e.rng.sample(live, len(live) - want):
+                for inst in self._victims(live, len(live) - want):
                     self._terminate(inst)
         tdec = self.tasks_policy(self._obs(self._task_views(), self.tasks_mem))
         self.tasks_mem = tdec.memory
         want_tasks = sum(tdec.desired(p.name) for p in self.paid)
         tasks = [w for w in e.live.values() if e.fleet.pool(w.pool).config.provider != "static"]
         if want_tasks < len(tasks):
-            for w in e.rng.sample(tasks, len(tasks) - want_tasks):
+            for w in self._victims(tasks, len(tasks) - want_tasks):
                 e.stop_worker(w, outcome=W.KILLED, end_instance=False)
         elif want_tasks > len(tasks):
             free = [
@@ -138,6 +141,21 @@ class AwsScaler:
             ]
             for inst in free[: want_tasks - len(tasks)]:
                 e.start_worker(e.fleet.pool(inst.pool), boot=TASK_START, instance=inst)
+
+    def _victims(self, items: list[T], n: int) -> list[T]:
+        """What scale-in stops: any n at random, or with scale-in protection only idle ones."""
+        e = self.engine
+        if e.setup.protect_busy:
+            items = [x for x in items if not self._busy(x)]
+        return e.rng.sample(items, min(n, len(items)))
+
+    def _busy(self, x: object) -> bool:
+        e = self.engine
+        if isinstance(x, W.Worker):
+            return x.attempt is not None
+        assert isinstance(x, W.Instance)
+        task = e.workers.get(x.worker_id or "")
+        return task is not None and task.attempt is not None
 
     def _launch(self, pool: SimPool, n: int, with_task: bool) -> None:
         e = self.engine

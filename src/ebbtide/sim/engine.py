@@ -19,9 +19,9 @@ from typing import cast
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
-from ebbtide.fleet.model import QueueView, WorkerView
+from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
 from ebbtide.sim import world as W
-from ebbtide.sim.fleets import SimFleet, SimPool, ladder_bytes_per_second
+from ebbtide.sim.fleets import SimFleet, SimPool, job_seconds, ladder_bytes_per_second
 from ebbtide.sim.setups import Setup
 from ebbtide.sim.squeue import SimQueue
 from ebbtide.sim.workloads import JobSpec
@@ -30,7 +30,6 @@ from ebbtide.sim.workloads import JobSpec
 ARRIVE, TICK, BOOTED, FINISH, LAPSE, NOTICE, RECLAIM, CALL = range(8)
 SPOT_NOTICE = 120.0  # AWS's spot interruption warning
 SKIP_SECONDS = 2.0  # a ledger check on an already-finished job
-ARRIVAL_WINDOW = 3600.0
 START = 1_700_000_000.0
 
 
@@ -190,10 +189,7 @@ class Engine:
 
     def duration(self, spec: JobSpec, pool: SimPool) -> float:
         """Wall seconds on this pool: download + media ÷ speed + upload of the ladder."""
-        if spec.kind != "transcode":
-            return spec.media_seconds / pool.config.speed
-        io = (spec.size_bytes + spec.media_seconds * self._out_bps) / pool.bandwidth
-        return io + spec.media_seconds / pool.config.speed
+        return job_seconds(spec, pool, self._out_bps)
 
     def dispatch(self) -> None:
         """Idle workers receive visible messages; the first pool in the config's order goes first

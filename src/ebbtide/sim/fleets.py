@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ebbtide.config import PoolConfig, Settings
 from ebbtide.errors import ConfigError
+from ebbtide.sim.workloads import JobSpec
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,20 @@ def fleet_from_settings(settings: Settings, name: str = "config") -> SimFleet:
     return SimFleet(name, tuple(pools), "pools from the config")
 
 
+def job_seconds(spec: JobSpec, pool: SimPool, out_bps: float | None = None) -> float:
+    """Wall seconds of one job on one pool: download + media ÷ speed + upload of the ladder."""
+    if spec.kind != "transcode":
+        return spec.media_seconds / pool.config.speed
+    bps = _OUT_BPS if out_bps is None else out_bps
+    io = (spec.size_bytes + spec.media_seconds * bps) / pool.bandwidth
+    return io + spec.media_seconds / pool.config.speed
+
+
 def ladder_bytes_per_second(settings: Settings | None = None) -> float:
     """Output bytes per media second: the sum of the ladder's bitrates plus audio per rung."""
     s = settings or Settings()
     kbps = sum(r.bitrate_kbps + s.media.audio_bitrate_kbps for r in s.media.rungs)
     return kbps * 1000 / 8
+
+
+_OUT_BPS = ladder_bytes_per_second()

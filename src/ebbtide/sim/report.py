@@ -12,11 +12,18 @@ from rich.table import Table
 from ebbtide.sim.result import RunResult
 
 CAPTION = (
-    "cost/idle/bound in $ (bound: this run's paid work on the cheapest pool, no idle, no boot); "
+    "cost/idle/bound in $; bound: the least any setup pays with every upload ready within 30 min "
+    "(free pools first, no boot, no idle; sim/bound.py), the same for every setup; x bound: cost/bound, "
+    "* = some upload waited longer than 30 min, so the bound is no promise for it; "
     "mean/p95 upload→ready and span in minutes; dup: jobs run twice at once or after ready; "
     "waste: worker-minutes of dup/killed/spot-lost attempts; kill: stopped mid-job by the scaler; "
     "spot: lost to spot reclaims; dead: dead-lettered messages; lost: never ready"
 )
+
+
+def _ratio(r: RunResult) -> str:
+    star = "*" if r.max_ready is None or r.max_ready > r.bound_within + 1e-6 else ""
+    return f"{r.cost_ratio:.2f}{star}" if r.cost_ratio is not None else f"—{star}"
 
 
 def _minutes(v: float | None) -> str:
@@ -32,6 +39,7 @@ def table(results: Sequence[RunResult], title: str = "") -> Table:
         ("cost$", "right"),
         ("idle$", "right"),
         ("bound$", "right"),
+        ("x bound", "right"),
         ("mean", "right"),
         ("p95", "right"),
         ("span", "right"),
@@ -50,6 +58,7 @@ def table(results: Sequence[RunResult], title: str = "") -> Table:
             f"{r.total_cost:.2f}",
             f"{r.idle_cost:.2f}",
             f"{r.lower_bound:.2f}",
+            _ratio(r),
             _minutes(r.mean_ready),
             _minutes(r.p95_ready),
             _minutes(r.makespan),
@@ -60,6 +69,20 @@ def table(results: Sequence[RunResult], title: str = "") -> Table:
             str(r.dead_lettered),
             f"{bad}{r.lost}",
         )
+    return t
+
+
+def overview(results: Sequence[RunResult], title: str = "") -> Table:
+    """One row per scenario and setup: cost, the setup-independent bound, cost/bound, waits."""
+    t = Table(title=title or None, caption=CAPTION, box=box.SIMPLE_HEAD, padding=(0, 1))
+    for col in ("scenario", "setup", "cost$", "bound$", "x bound", "mean", "p95", "kill", "dup", "lost"):
+        t.add_column(col, justify="left" if col in ("scenario", "setup") else "right", no_wrap=True)
+    last = ""
+    for r in results:
+        t.add_row("" if r.scenario == last else r.scenario, r.setup, f"{r.total_cost:.2f}",
+                  f"{r.lower_bound:.2f}", _ratio(r), _minutes(r.mean_ready), _minutes(r.p95_ready),
+                  str(r.killed), str(r.dup_jobs), str(r.lost), end_section=False)
+        last = r.scenario
     return t
 
 
@@ -78,7 +101,8 @@ def plot(result: RunResult, path: Path) -> Path:
         3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [1, 1, 2]}
     )
     tl = result.timeline
-    end_h = result.sim_seconds / 3600
+    # the x-axis ends at the last event (an attempt ending or a change of the timeline)
+    end_h = max([b.end for b in result.bars] + [s.t for s in tl] + [1.0]) / 3600 * 1.02
     xs = [s.t / 3600 for s in tl] + [end_h]
     ax_q.step(xs, [s.visible for s in tl] + [tl[-1].visible if tl else 0], where="post", label="visible")
     ax_q.step(
@@ -87,9 +111,12 @@ def plot(result: RunResult, path: Path) -> Path:
     ax_q.set_ylabel("queue")
     ax_q.legend(loc="upper right")
     pools = sorted({p for s in tl for p, _ in s.workers})
-    for pool in pools:
-        ys = [dict(s.workers).get(pool, 0) for s in tl]
-        ax_w.step(xs, ys + ys[-1:], where="post", label=pool)
+    styles = ("-", "--", ":", "-.")
+    for i, pool in enumerate(pools):
+        # pools with equal counts would hide each other: a small offset and a line style each
+        ys = [dict(s.workers).get(pool, 0) + 0.06 * i for s in tl]
+        ax_w.step(xs, ys + ys[-1:], where="post", label=pool, linestyle=styles[i % len(styles)],
+                  linewidth=2.2 - 0.4 * (i % 3), alpha=0.85)
     ax_w.set_ylabel("workers")
     if pools:
         ax_w.legend(loc="upper right")
@@ -113,6 +140,12 @@ def plot(result: RunResult, path: Path) -> Path:
             linewidth=0.3,
         )
     ax_j.set_yticks(list(rows.values()), list(rows.keys()), fontsize=6)
+    from matplotlib.patches import Patch
+
+    shown = sorted({b.outcome for b in result.bars})
+    ax_j.legend(handles=[Patch(color=colors.get(o, "black"), label=o) for o in shown], loc="upper right",
+                fontsize=7, title="attempt", title_fontsize=7)
+    ax_j.set_xlim(0, end_h)
     ax_j.set_xlabel("hours")
     ax_j.set_ylabel("attempts per worker")
     fig.suptitle(

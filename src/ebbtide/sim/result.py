@@ -6,7 +6,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ebbtide.config.sections import DeadlinePolicyConfig
 from ebbtide.sim import world as W
+from ebbtide.sim.bound import lower_bound
 from ebbtide.sim.engine import START, Engine, Sample
 
 
@@ -31,9 +33,12 @@ class RunResult:
     dead_lettered: int  # messages moved to the dead letters
     total_cost: float
     idle_cost: float  # paid time not running a job: boot, idle, the 60 s minimum
-    lower_bound: float  # this run's paid work on the cheapest paid pool, no idle, no boot
+    lower_bound: float  # least any setup pays with every upload ready within `bound_within` (sim/bound.py)
+    bound_within: float  # seconds: the deadline policy's default target_ready
+    own_bound: float  # the same bound at this run's own longest upload→ready (what it must pay)
     mean_ready: float | None  # seconds from upload to ready
     p95_ready: float | None
+    max_ready: float | None
     makespan: float | None  # first upload to last ready
     dup_jobs: int  # jobs that ran more than once at the same time or after they were ready
     wasted_minutes: float  # worker-minutes of duplicate, killed and interrupted attempts
@@ -41,12 +46,18 @@ class RunResult:
     interrupted: int  # attempts lost to spot reclaims
     paid_hours: float
     receive_calls: int  # ReceiveMessage calls, estimated from idle time and the poll mode
+    retired_busy: int  # retires that hit a busy worker (the real controller must never do this)
     events: int
     ticks: int
     sim_seconds: float
     timeline: tuple[Sample, ...] = field(default=(), repr=False)
     bars: tuple[AttemptBar, ...] = field(default=(), repr=False)
     decisions: tuple[tuple[float, str, int, str], ...] = field(default=(), repr=False)
+
+    @property
+    def cost_ratio(self) -> float | None:
+        """cost / bound; None when the bound is $0 (a free fleet can keep every promise)."""
+        return self.total_cost / self.lower_bound if self.lower_bound > 0 else None
 
     def summary(self) -> dict[str, Any]:
         d = asdict(self)
@@ -64,7 +75,8 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def measure(
-    engine: Engine, scenario: str, seed: int, decisions: list[tuple[float, str, int, str]] | None = None
+    engine: Engine, scenario: str, seed: int, decisions: list[tuple[float, str, int, str]] | None = None,
+    retired_busy: int = 0,
 ) -> RunResult:
     e = engine
     end = e.now
@@ -73,13 +85,9 @@ def measure(
     readies = [j.ready_at for j in e.jobs.values() if j.ready_at is not None]
     total = sum(i.cost(end) for i in e.instances.values())
     busy_cost = sum(i.busy_seconds * i.price_per_hour / 3600 for i in e.instances.values())
-    cheapest = e.fleet.cheapest_paid
-    lower = 0.0
-    if cheapest is not None:
-        for j in e.jobs.values():
-            won = next((a for a in j.attempts if a.outcome == W.WON), None)
-            if won is not None and e.fleet.pool(won.pool).paid:
-                lower += e.duration(j.spec, cheapest) * cheapest.config.price_per_hour / 3600
+    within = DeadlinePolicyConfig().target_ready
+    ready_specs = [j.spec for j in e.jobs.values() if j.ready_at is not None]
+    own = lower_bound(ready_specs, e.fleet, max(latencies)) if latencies else 0.0
     wasted = 0.0
     dup_jobs = set()
     for a in e.attempts:
@@ -102,9 +110,12 @@ def measure(
         dead_lettered=len(e.queue.dead),
         total_cost=total,
         idle_cost=max(0.0, total - busy_cost),
-        lower_bound=lower,
+        lower_bound=lower_bound(e.specs, e.fleet, within),
+        bound_within=within,
+        own_bound=own,
         mean_ready=sum(latencies) / len(latencies) if latencies else None,
         p95_ready=percentile(latencies, 0.95),
+        max_ready=max(latencies) if latencies else None,
         makespan=(max(readies) - min(arrivals)) if readies else None,
         dup_jobs=len(dup_jobs),
         wasted_minutes=wasted,
@@ -112,6 +123,7 @@ def measure(
         interrupted=sum(1 for a in e.attempts if a.outcome == W.INTERRUPTED),
         paid_hours=sum(i.billed_seconds(end) for i in e.instances.values() if i.price_per_hour > 0) / 3600,
         receive_calls=int(e.queue.receives + idle_seconds / gap),
+        retired_busy=retired_busy,
         events=e.events,
         ticks=e.ticks,
         sim_seconds=end - START,

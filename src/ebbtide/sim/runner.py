@@ -28,18 +28,20 @@ def simulate(
     fleet_log.setLevel(
         logging.ERROR
     )  # a month holds thousands of decisions and spot shortages; they are in the result
+    retired_busy = 0
     try:
         if setup.actuation == "aws":
             aws = attach_aws(engine)
             engine.run()
             decisions = aws.decisions
         else:
-            _, sources, _ = attach_controller(engine)
+            _, sources, providers = attach_controller(engine)
             engine.run()
             decisions = sources.decisions
+            retired_busy = sum(p.retired_busy for p in providers.values())
     finally:
         fleet_log.setLevel(saved)
-    return measure(engine, scenario, seed, decisions)
+    return measure(engine, scenario, seed, decisions, retired_busy)
 
 
 def compare(

@@ -11,7 +11,7 @@ Two kinds of actuation:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ebbtide.config import Settings
@@ -43,6 +43,8 @@ class Setup:
     launch_budget: int = 4
     drain_idle_after: float = 60.0
     short_poll_gap: float = 1.0  # a short-polling worker's sleep between empty receives
+    protect_busy: bool = False  # aws: ECS task and ASG instance scale-in protection on busy ones
+    spot_first: bool = False  # aws: the group launches spot before on-demand
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -98,21 +100,61 @@ SEED_002 = Setup(
     policy=SustainedPolicyConfig.model_validate({}),
 )
 
-EBBTIDE = Setup(
-    name="ebbtide",
-    note="ebbtide defaults: deadline policy, 2-min lease with heartbeat, 20 s long polling, "
-    "busy-safe scale-in, completion ledger",
-    lease=Settings().queue.lease,
-    wait=Settings().queue.wait,
-    max_receives=Settings().queue.max_receives,
-    heartbeat=True,
-    policy=DeadlinePolicyConfig.model_validate({}),
-    interval=Settings().fleet.interval,
-    launch_budget=Settings().fleet.launch_budget,
-    drain_idle_after=Settings().fleet.drain_idle_after,
+# The strongest baseline: seed-recommended with its one costly setting fixed (a visibility timeout
+# longer than any full job, instead of 20 minutes shorter than every full match) and busy tasks
+# and instances protected from scale-in, as ECS task protection and ASG instance protection do.
+SEED_FIXED = replace(
+    SEED_RECOMMENDED,
+    name="seed-fixed",
+    note="seed-recommended fixed: 1-h visibility (longer than any full match), ECS task and ASG "
+    "instance scale-in protection on busy ones; long polling, 25-min cooldowns",
+    lease=3600,
+    protect_busy=True,
 )
 
-SETUPS = {s.name: s for s in (SEED_ORIGINAL, SEED_RECOMMENDED, SEED_002, EBBTIDE)}
+SEED_FIXED_SPOT = replace(
+    SEED_FIXED,
+    name="seed-fixed-spot",
+    note="seed-fixed, spot launched before on-demand, seed 001's short tails (5-min ECS scale-in "
+    "cooldown, zero after 10 empty minutes)",
+    spot_first=True,
+    policy=TargetPolicyConfig(
+        target_per_worker=1.0, metric="visible", scale_out_cooldown=60, scale_in_cooldown=300
+    ),
+    hosts=StepPolicyConfig(steps=_steps((1, 1), (2, 2), (3, 3)), scale_in_after=600, cooldown=300),
+)
+
+_EBBTIDE_NOTE = (
+    "deadline policy (30 min free, ${v:g} per hour of waiting beyond), 2-min lease with "
+    "heartbeat, 20 s long polling, busy-safe scale-in, completion ledger"
+)
+
+
+def ebbtide_setup(name: str = "ebbtide", **policy: object) -> Setup:
+    """ebbtide's defaults, with deadline policy settings changed (the cost/wait trade-off)."""
+    s = Settings()
+    cfg = DeadlinePolicyConfig.model_validate(policy)
+    return Setup(
+        name=name,
+        note=_EBBTIDE_NOTE.format(v=cfg.wait_value_per_hour),
+        lease=s.queue.lease,
+        wait=s.queue.wait,
+        max_receives=s.queue.max_receives,
+        heartbeat=True,
+        policy=cfg,
+        interval=s.fleet.interval,
+        launch_budget=s.fleet.launch_budget,
+        drain_idle_after=s.fleet.drain_idle_after,
+    )
+
+
+EBBTIDE = ebbtide_setup()
+EBBTIDE_THRIFTY = ebbtide_setup("ebbtide-thrifty", wait_value_per_hour=0.2)
+
+_ALL = (SEED_ORIGINAL, SEED_RECOMMENDED, SEED_FIXED, SEED_FIXED_SPOT, SEED_002, EBBTIDE, EBBTIDE_THRIFTY)
+SETUPS = {s.name: s for s in _ALL}
+# the baselines every comparison shows by default, strongest last
+BASELINES = ("seed-fixed", "seed-fixed-spot", "seed-002-thresholds")
 
 
 def setup_from_settings(settings: Settings, name: str = "config") -> Setup:
@@ -132,9 +174,21 @@ def setup_from_settings(settings: Settings, name: str = "config") -> Setup:
 
 
 def get_setup(name: str) -> Setup:
+    """A built-in setup, or `ebbtide@KEY=VALUE` for ebbtide with one deadline setting changed
+    (e.g. `ebbtide@wait_value_per_hour=0.5`)."""
+    if name.startswith("ebbtide@"):
+        key, _, value = name.removeprefix("ebbtide@").partition("=")
+        try:
+            return ebbtide_setup(name, **{key: value})
+        except ValueError as e:
+            raise ConfigError(
+                f"bad setup {name!r}: {e}".splitlines()[0],
+                hint="e.g. ebbtide@wait_value_per_hour=0.5 or ebbtide@target_ready=1h",
+            ) from None
     try:
         return SETUPS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown setup {name!r}", hint="setups: " + ", ".join(SETUPS) + ", or pass --config FILE"
+            f"unknown setup {name!r}", hint="setups: " + ", ".join(SETUPS) + ", ebbtide@KEY=VALUE, "
+            "or pass --config FILE"
         ) from None

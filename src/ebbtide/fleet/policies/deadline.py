@@ -63,22 +63,37 @@ def _busy_until(obs: Observation, pool: PoolView, w: WorkerView, default: float)
 
 def _plan(slots: list[_Slot], jobs: int, job: float, deadline: float) -> tuple[int, float, float]:
     """(late jobs, seconds late in all, last finish) when each job goes to the first free worker."""
+    late, lateness, last, _ = _run_plan(slots, jobs, job, deadline, 0.0)
+    return late, lateness, last
+
+
+def _run_plan(
+    slots: list[_Slot], jobs: int, job: float, deadline: float, now: float
+) -> tuple[int, float, float, float]:
+    """`_plan` plus the dollars the plan spends: each job's time at its worker's price, and the
+    boot of every new worker it uses."""
     if jobs <= 0:
-        return 0, 0.0, -math.inf
+        return 0, 0.0, -math.inf, 0.0
     if not slots:
-        return jobs, math.inf, math.inf
+        return jobs, math.inf, math.inf, 0.0
     heap = [(s.free_at, i) for i, s in enumerate(slots)]
     heapq.heapify(heap)
-    late, lateness, last = 0, 0.0, -math.inf
+    late, lateness, last, spend = 0, 0.0, -math.inf, 0.0
+    used: set[int] = set()
     for _ in range(min(jobs, MAX_PLAN_JOBS)):
         t, i = heap[0]
-        done = t + job / slots[i].speed
+        s = slots[i]
+        done = t + job / s.speed
         heapq.heapreplace(heap, (done, i))
         last = max(last, done)
+        spend += s.price * (job / s.speed) / 3600.0
+        if s.new and i not in used:
+            used.add(i)
+            spend += s.price * max(s.free_at - now, 0.0) / 3600.0
         if done > deadline + 1e-6:
             late += 1
             lateness += done - deadline
-    return late, lateness, last
+    return late, lateness, last, spend
 
 
 def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
@@ -90,12 +105,6 @@ def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
     if arrival_rate <= 0:
         return False
     return 1.0 / arrival_rate <= max(pool.config.boot_time, MIN_BILLED if not pool.free else 0.0)
-
-
-def _slot_cost(s: _Slot, job: float, now: float) -> float:
-    """Dollars one more job on this worker costs: its job time, plus the boot of a new launch."""
-    busy = job / s.speed + (max(0.0, s.free_at - now) if s.new else 0.0)
-    return s.price * max(busy, MIN_BILLED if s.new else 0.0) / 3600.0
 
 
 def _choose(
@@ -125,28 +134,30 @@ def _choose(
             per = _Slot(pool.name, rank, price, obs.now + pool.config.boot_time, obs.speed(pool), new=True)
             optional.extend([per] * min(room, jobs))  # launches are a choice, free ones at $0
     optional.sort(key=lambda s: (s.price, s.new, s.free_at, s.rank))
-    late, lateness, last = _plan(required, jobs, job, deadline)
+    late, _, last = _plan(required, jobs, job, deadline)
     if late == 0:
         # with one speed, the k-th job's start is the k-th earliest slot: it drifts like the slots
         same_speed = len({s.speed for s in required}) <= 1
         stable = obs.now + max(0.0, deadline - last) if jobs <= MAX_PLAN_JOBS and same_speed else None
         return [], Cause.FREE_CAPACITY, stable
+    def score(extra: list[_Slot]) -> tuple[float, float]:
+        """(dollars spent + waiting past the target at its stated value, lateness)."""
+        _, lateness, _, spend = _run_plan(required + extra, jobs, job, deadline, obs.now)
+        return (math.inf if math.isinf(lateness) else spend + lateness * per_second), lateness
+
     chosen: list[_Slot] = []
-    for s in optional:  # cheapest first, while the waiting it saves is worth its price
-        trial = _plan([*required, *chosen, s], jobs, job, deadline)[1]
-        if math.isinf(lateness) and not math.isinf(trial):
-            worth = True  # some job had no worker at all
-        else:
-            worth = (lateness - trial) * per_second >= _slot_cost(s, job, obs.now) and trial < lateness
-        if worth:
+    best = score(chosen)
+    for s in optional:  # cheapest first, while the waiting it saves is worth what it adds
+        trial = score([*chosen, s])
+        if trial < best:
             chosen.append(s)
-            lateness = trial
-    for s in sorted(chosen, key=lambda s: (-s.price, not s.new)):  # drop what the rest covers
+            best = trial
+    for s in sorted(chosen, key=lambda s: (-s.price, not s.new)):  # drop what does not pay its way
         rest = list(chosen)
         rest.remove(s)
-        without = _plan(required + rest, jobs, job, deadline)[1]
-        if not math.isinf(without) and (without - lateness) * per_second < _slot_cost(s, job, obs.now):
-            chosen, lateness = rest, without
+        without = score(rest)
+        if without <= best:
+            chosen, best = rest, without
     kept = _plan(required + chosen, jobs, job, deadline)[0] == 0
     return chosen, Cause.BACKLOG if kept else Cause.OUT_OF_REACH, None
 
@@ -185,6 +196,8 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
             desired = keep + launches.get(pool.name, 0)
         elif jobs > 0:
             desired = picked.get(pool.name, 0)
+            if launches.get(pool.name, 0):  # a launch beside busy workers adds to them
+                desired = max(desired, sum(1 for w in live if w.busy) + launches[pool.name])
         else:
             desired = sum(1 for w in live if w.busy)
         add = launches.get(pool.name, 0)

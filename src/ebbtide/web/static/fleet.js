@@ -62,7 +62,8 @@ async function refresh() {
       ["dead", queue.dead], ["cost so far", "$" + cost.total.toFixed(4)]].map(([k, v]) =>
       el("div", { class: "stat" }, el("b", { text: String(v) }), el("span", { text: k }))));
     rows(document.querySelector("#pools tbody"), pools, (p) => [p.name, p.provider, p.desired, p.running, p.busy,
-      p.min + "/" + p.max, p.price_per_hour, "$" + (cost.pools[p.name] || 0).toFixed(4)], (p) => p.name);
+      p.min + "/" + p.max, p.price_per_hour, "$" + (cost.pools[p.name] || 0).toFixed(4),
+      p.provider_error ? "provider failing: " + p.provider_error : (p.last_cause || "")], (p) => p.name);
     // Gone workers fold away: the table shows who is working now; the finished ones stay countable.
     const live = workers.filter((w) => w.state !== "gone");
     const gone = workers.filter((w) => w.state === "gone");
