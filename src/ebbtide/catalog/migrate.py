@@ -31,7 +31,7 @@ LOCK_TIMEOUT_S = 120.0
 _PG_LOCK_KEY = 0xEB_B7_1D_E0  # any constant shared by all ebbtide processes
 # The newest revision in migrations/versions. Kept as a constant so that opening an up-to-date
 # catalog (every worker start) never imports Alembic; a test checks it against the scripts.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0003"  # coordinator: the last re-chained revision
 
 
 def alembic_config() -> Config:
