@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ebbtide.errors import ConfigError
 from ebbtide.services import Services
-from ebbtide.web import auth, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web import auth, cors, errors, files, fleet, gallery, health, metrics, pages, stream
 from ebbtide.web.history import History
 from ebbtide.web.oidc import OidcVerifier
 from ebbtide.web.pages import HERE
@@ -67,6 +67,7 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
+    cors.install(app, services.settings.cors)  # after _headers: outermost, so preflights skip routing
     app.include_router(health.router)
     app.include_router(auth.api_router)
     if "gallery" in chosen:
