@@ -7,8 +7,10 @@ gallery tier behind a path-routing load balancer (seed 004's ALB rules).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +22,24 @@ from ebbtide.web.history import History
 from ebbtide.web.oidc import OidcVerifier
 from ebbtide.web.pages import HERE
 
+if TYPE_CHECKING:
+    from ebbtide.events.sender import Sender
+
 ALL_PARTS = frozenset({"gallery", "stream", "fleet", "pages"})
+
+
+def _start_webhooks(services: Services) -> Sender | None:
+    """The outbox sender on a thread of the gallery tier (one per deployment: run one such tier,
+    or `ebbtide events` on its own)."""
+    from ebbtide.catalog.sql import SqlCatalog
+
+    if not services.settings.events.webhook_urls or not isinstance(services.catalog, SqlCatalog):
+        return None
+    from ebbtide.events.sender import Sender
+
+    sender = Sender(services.catalog, services.settings.events)
+    threading.Thread(target=sender.run, name="ebbtide-webhooks", daemon=True).start()
+    return sender
 
 
 def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
@@ -39,10 +58,13 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if "fleet" in chosen:
             history.start()
+        sender = _start_webhooks(services) if "gallery" in chosen else None
         try:
             yield
         finally:
             history.stop()
+            if sender is not None:
+                sender.stop()
 
     app = FastAPI(
         title="ebbtide",
