@@ -44,10 +44,15 @@ def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
 
     private_dir(settings.data_path)
     settings = with_secrets(settings)
+    catalog = open_catalog(settings.catalog.url, clock=clock)
+    if settings.events.webhook_urls:  # every state change this process makes goes to the outbox
+        from ebbtide.events.outbox import install
+
+        install(catalog)
     return Services(
         settings=settings,
         queue=open_queue(settings.queue, clock=clock, accept_foreign=bool(settings.intake.mappings)),
-        catalog=open_catalog(settings.catalog.url, clock=clock),
+        catalog=catalog,
         store=open_store(settings.store, url_base=public_base_url(settings)),
         clock=clock,
     )

@@ -191,3 +191,21 @@ class FleetDecisionRow(Base):
     cause: Mapped[str | None] = mapped_column(String(40), nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class EventRow(Base):
+    """The webhook outbox: one row per state change, written in the change's own transaction."""
+
+    __tablename__ = "event_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(ID), unique=True)
+    media_id: Mapped[str | None] = mapped_column(String(ID), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(ID))
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Double)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[float] = mapped_column(Double)
+    delivered_at: Mapped[float | None] = mapped_column(Double, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "ebbtide.cli.sim_cmd",
     "ebbtide.cli.doctor_cmd",
     "ebbtide.cli.web_cmd",
+    "ebbtide.cli.events_cmd",
 )
 
 

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.storage.base import ObjectInfo, validate_prefix
+from ebbtide.storage.content import cache_control_for, content_type_for
 from ebbtide.storage.keys import StoreUnavailable, UploadError, folder_files, object_key, relative_key
 from ebbtide.storage.signing import content_disposition
 
@@ -68,15 +69,20 @@ class S3Store:
     def _what(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def _extra(self, content_type: str | None) -> dict[str, Any] | None:
-        return {"ContentType": content_type} if content_type else None
+    def _extra(self, content_type: str | None, key: str = "") -> dict[str, Any] | None:
+        """Every object gets a Content-Type (S3 would serve binary/octet-stream) and outputs a
+        Cache-Control (see storage.content)."""
+        extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
+        cache = cache_control_for(key)
+        if cache:
+            extra["CacheControl"] = cache
+        return extra
 
     # -- writes ----------------------------------------------------------------------------------
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key), "Body": data}
-        if content_type:
-            args["ContentType"] = content_type
+        args.update(self._extra(content_type, key) or {})
         with _errors(self._what(key)):
             self.client.put_object(**args)
 
@@ -84,7 +90,7 @@ class S3Store:
         full = self._full(key)
         with _errors(self._what(key)):
             self.client.upload_file(
-                str(path), self.bucket, full, ExtraArgs=self._extra(content_type), Config=self.transfer
+                str(path), self.bucket, full, ExtraArgs=self._extra(content_type, key), Config=self.transfer
             )
 
     def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
@@ -92,7 +98,7 @@ class S3Store:
         full = self._full(key)
         with _errors(self._what(key)):
             self.client.upload_fileobj(
-                counter, self.bucket, full, ExtraArgs=self._extra(content_type), Config=self.transfer
+                counter, self.bucket, full, ExtraArgs=self._extra(content_type, key), Config=self.transfer
             )
         return counter.count
 

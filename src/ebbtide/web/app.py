@@ -7,15 +7,17 @@ gallery tier behind a path-routing load balancer (seed 004's ALB rules).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ebbtide.errors import ConfigError
 from ebbtide.services import Services
-from ebbtide.web import auth, docs, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web import auth, cors, docs, errors, files, fleet, gallery, health, metrics, pages, stream
 from ebbtide.web.guards import Guards, page_csp
 from ebbtide.web.headers import DefaultHeaders
 from ebbtide.web.history import History
@@ -25,7 +27,24 @@ from ebbtide.web.pages import HERE
 from ebbtide.web.sweeper import Sweeper
 from ebbtide.web.throttle import LoginThrottle
 
+if TYPE_CHECKING:
+    from ebbtide.events.sender import Sender
+
 ALL_PARTS = frozenset({"gallery", "stream", "fleet", "pages"})
+
+
+def _start_webhooks(services: Services) -> Sender | None:
+    """The outbox sender on a thread of the gallery tier (one per deployment: run one such tier,
+    or `ebbtide events` on its own)."""
+    from ebbtide.catalog.sql import SqlCatalog
+
+    if not services.settings.events.webhook_urls or not isinstance(services.catalog, SqlCatalog):
+        return None
+    from ebbtide.events.sender import Sender
+
+    sender = Sender(services.catalog, services.settings.events)
+    threading.Thread(target=sender.run, name="ebbtide-webhooks", daemon=True).start()
+    return sender
 
 
 def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
@@ -45,6 +64,7 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if "fleet" in chosen:
             history.start()
+        sender = _start_webhooks(services) if "gallery" in chosen else None
         if "gallery" in chosen:
             sweeper.start()
         try:
@@ -52,6 +72,8 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
         finally:
             history.stop()
             sweeper.stop()
+            if sender is not None:
+                sender.stop()
 
     app = FastAPI(
         title="ebbtide",
@@ -83,6 +105,7 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
 
     app.add_middleware(DefaultHeaders)
 
+    cors.install(app, services.settings.cors)  # added last: outermost, so preflights skip routing
     app.include_router(health.router)
     app.include_router(auth.api_router)
     app.include_router(docs.router)

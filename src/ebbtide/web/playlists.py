@@ -12,27 +12,11 @@ import re
 from collections.abc import Callable
 
 from ebbtide.errors import InvalidKey
+from ebbtide.storage.content import CONTENT_TYPES, content_type_for
+
+__all__ = ["CONTENT_TYPES", "content_type_for", "is_absolute", "resolve_relative", "rewrite"]
 
 _URI_ATTR = re.compile(r'URI="([^"]*)"')
-
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/mp4",
-    ".mp4": "video/mp4",
-    ".m4a": "audio/mp4",
-    ".ts": "video/mp2t",
-    ".aac": "audio/aac",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".vtt": "text/vtt",
-    ".json": "application/json",
-}
-
-
-def content_type_for(key: str) -> str:
-    return CONTENT_TYPES.get(posixpath.splitext(key)[1].lower(), "application/octet-stream")
-
 
 def is_absolute(uri: str) -> bool:
     return "://" in uri or uri.startswith("/") or uri.startswith("data:")

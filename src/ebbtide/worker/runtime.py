@@ -24,6 +24,7 @@ from typing import Any
 from ebbtide.catalog.records import Attempt, Job
 from ebbtide.catalog.states import TERMINAL_JOB_STATES, JobState, WorkerState
 from ebbtide.errors import NotFound
+from ebbtide.events.outbox import ProgressThrottle
 from ebbtide.queue.base import Delivery
 from ebbtide.reconcile import reconcile_dead_letters
 from ebbtide.services import Services
@@ -111,6 +112,7 @@ class Worker:
         self._last_beat: tuple[float, WorkerState] | None = None
         self._ecs: EcsProtection | None = ecs_protection_for(cfg.ecs_protection, clock=self.clock)
         self._spot: SpotWatcher | None = None
+        self._progress = ProgressThrottle(services.settings.events.progress_every)
         self.jobs_done = 0
         self.last_result: Result | None = None
 
@@ -398,6 +400,7 @@ class Worker:
             catalog.report_progress(current.job_id, current.attempt_id, p.fraction, p.speed, p.eta)
             if current.media_id:
                 catalog.set_media_progress(current.media_id, p.fraction)
+                self._progress_event(current.media_id, current.job_id, p.fraction)
         if state == WorkerState.GONE:
             return
         rec = catalog.heartbeat(
@@ -416,6 +419,16 @@ class Worker:
             self._drain = True
         if self._ecs and current is not None:
             self._ecs.ensure(busy=True)  # refreshes protection on long jobs
+
+    def _progress_event(self, media_id: str, job_id: str, fraction: float) -> None:
+        """A throttled `media.progress` webhook event (only when webhooks are configured)."""
+        if not self.services.settings.events.webhook_urls:
+            return
+        from ebbtide.catalog.sql import SqlCatalog
+        from ebbtide.events.outbox import record_progress
+
+        if isinstance(self.services.catalog, SqlCatalog) and self._progress.due(media_id, self.clock.now()):
+            record_progress(self.services.catalog, media_id, job_id, fraction)
 
     # start and stop -----------------------------------------------------------------------------
     def _start(self) -> None:
