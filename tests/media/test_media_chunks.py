@@ -243,3 +243,29 @@ def _audio_segments(root: Path) -> list:  # type: ignore[type-arg]
     from ebbtide.media.stitch import read_outputs
 
     return list(read_outputs(root / "a/x", ["audio"], -1).rendition("audio").segments)
+
+
+def test_a_chunk_reads_only_its_part_of_the_source_over_http(clip: ClipFactory, tmp_path: Path) -> None:
+    """Ranged reads: ffmpeg on a (presigned-style) URL seeks to the keyframe before its chunk."""
+    from ebbtide.media.rangeserve import CountingServer
+
+    # a camera-like source: a keyframe every 2 s (a chunk seeks to the one before its start)
+    source = clip("chunk40", seconds=40, width=320, height=240, preset="veryfast", crf=18, gop=60)
+    size = source.stat().st_size
+    cfg = MediaConfig(preset="ultrafast", rungs=(Rung(height=240, bitrate_kbps=300),))
+    ladder = plan_ladder(probe(source), cfg)
+    chunks = plan_chunks(ladder.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 4)
+    opts = EncodeOptions(preset="ultrafast", storyboard=False, progress=False)
+    read = []
+    with CountingServer(source.parent) as server:
+        for c in chunks:
+            server.reset()
+            encode_chunk(server.url(source.name), tmp_path / str(c.index), ladder, opts, c)
+            read.append(server.sent[source.name])
+    print(f"\nsource {size} bytes; bytes read per chunk: {read}")
+    for c, r in zip(chunks, read, strict=True):
+        length = (c.end or ladder.duration) - c.start
+        # its own span, plus the GOP before it and the second after, plus a fixed overhead (the
+        # file's index at the end, a read-ahead piece per seek); a download would be all of it
+        assert r < size * (length + 4) / ladder.duration + 1024 * 1024, (c.index, r, size)
+        assert r < 0.6 * size

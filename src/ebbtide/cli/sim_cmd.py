@@ -29,6 +29,12 @@ def sim(
         Path | None, typer.Option("--plot", help="write one PNG timeline per setup here")
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="list scenarios and setups")] = False,
+    chunked: Annotated[
+        bool, typer.Option("--chunks", help="also run each setup with long uploads split into chunks")
+    ] = False,
+    target_ready: Annotated[
+        str | None, typer.Option("--target-ready", help="override the deadline policy's target, e.g. 10m")
+    ] = None,
     config: Annotated[
         str | None, typer.Option("--config", "-c", help="an ebbtide.yaml to add as setup 'config'")
     ] = None,
@@ -74,6 +80,22 @@ def sim(
             chosen.append(get_setup(name))
     if not chosen:
         raise ConfigError("no setups to compare", hint="--setups seed-original,ebbtide")
+    if target_ready is not None:
+        from dataclasses import replace
+
+        from ebbtide.config.sections import DeadlinePolicyConfig
+
+        target = DeadlinePolicyConfig.model_validate({"target_ready": target_ready}).target_ready
+        chosen = [
+            replace(
+                s,
+                name=f"{s.name}@{target_ready}",
+                policy=s.policy.model_copy(update={"target_ready": target}),
+            )
+            if isinstance(s.policy, DeadlinePolicyConfig)
+            else s
+            for s in chosen
+        ]
     if scenario == "all":
         rows = [simulate(sc.jobs(seed), sc.fleet, s, seed=seed, scenario=sc.name)
                 for sc in SCENARIOS.values() for s in chosen]
@@ -98,6 +120,16 @@ def sim(
             if any(p.provider != "local" for p in settings.fleet.pools):
                 fleet = fleet_from_settings(settings)
     results = [simulate(jobs, fleet, s, seed=seed, scenario=label) for s in chosen]
+    if chunked:
+        from dataclasses import replace
+
+        from ebbtide.sim.chunked import ChunkModel
+
+        model = ChunkModel()
+        for st in chosen:
+            if st.actuation == "ebbtide":  # chunk jobs are ebbtide's; the AWS setups run whole files
+                named = replace(st, name=f"{st.name}+chunks")
+                results.append(simulate(jobs, fleet, named, seed=seed, scenario=label, chunks=model))
     if as_json:
         console.print_json(report.to_json(results))
     else:

@@ -21,6 +21,7 @@ Why the chunks join without a re-encode or re-mux:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -72,6 +73,27 @@ def boundary_frames(fps: Fraction, gop_frames: int, segment_seconds: float) -> i
     """The smallest step, in frames, that is a whole number of segments and of GOPs."""
     seg = max(1, round(segment_seconds * fps))
     return seg * gop_frames // math.gcd(seg, gop_frames)
+
+
+@dataclass(frozen=True)
+class PoolCapacity:
+    """What a pool of workers offers a source about to be split (numbers only: media knows no fleet)."""
+
+    idle: int  # workers up and free now
+    launchable: int  # below the pool's max
+    boot_time: float
+    speed: float  # media seconds per wall second
+
+
+def useful_workers(pools: Sequence[PoolCapacity], duration: float) -> int:
+    """The worker doing the split, the idle ones, and those worth launching: a worker whose boot
+    takes more than half of what one worker needs for the whole source would arrive too late."""
+    n = 1
+    for p in pools:
+        n += p.idle
+        if p.launchable > 0 and p.boot_time < duration / max(p.speed, 1e-6) / 2:
+            n += p.launchable
+    return n
 
 
 def chunk_count(

@@ -13,7 +13,7 @@ from typing import Any
 from ebbtide.media.errors import MediaError
 from ebbtide.media.ffmpeg import run_ffmpeg
 
-_KNOWN = {"portrait", "pix_fmt", "rotation", "vfr", "noise", "preset", "faststart", "crf"}
+_KNOWN = {"portrait", "pix_fmt", "rotation", "vfr", "noise", "preset", "faststart", "crf", "gop"}
 
 
 def generate_clip(
@@ -36,6 +36,7 @@ def generate_clip(
       preset="ultrafast"    x264 preset of the clip itself
       crf=23                x264 quality of the clip
       faststart=True        moov atom in front (mp4 only)
+      gop=60                keyframe interval of the clip, in frames (x264's default is 250)
     """
     unknown = set(variations) - _KNOWN
     if unknown:
@@ -63,6 +64,8 @@ def generate_clip(
         "-crf", str(variations.get("crf", 23)),
         "-pix_fmt", str(variations.get("pix_fmt", "yuv420p")),
     ]  # fmt: skip
+    if variations.get("gop"):
+        args += ["-g", str(int(variations["gop"]))]
     if variations.get("vfr"):
         args += ["-fps_mode", "vfr"]
     if audio:

@@ -20,7 +20,9 @@ from typing import cast
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
 from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
+from ebbtide.media.chunks import PoolCapacity
 from ebbtide.sim import world as W
+from ebbtide.sim.chunked import PART, ChunkModel, split
 from ebbtide.sim.fleets import SimFleet, SimPool, job_seconds, ladder_bytes_per_second
 from ebbtide.sim.setups import Setup
 from ebbtide.sim.squeue import SimQueue
@@ -52,8 +54,11 @@ class Engine:
         seed: int = 0,
         horizon: float | None = None,
         skip: bool = True,
+        chunks: ChunkModel | None = None,
     ) -> None:
-        """`skip`: skip ticks that provably change nothing (tests compare with skip=False)."""
+        """`skip`: skip ticks that provably change nothing (tests compare with skip=False).
+        `chunks`: split long uploads into parallel chunk jobs (sim/chunked.py)."""
+        self.chunks = chunks
         self.clock = VirtualClock(START)
         self.skip = skip
         self.quiet_fn: Callable[[], float | None] = lambda: None
@@ -183,12 +188,58 @@ class Engine:
 
     # --- jobs ----------------------------------------------------------------------------------
     def _arrive(self, job_id: str) -> None:
+        job = self.jobs[job_id]
+        if self.chunks is not None and job.spec.parent is None:
+            parts = split(job.spec, self.capacity(), self.chunks)
+            if parts:
+                job.parts = len(parts)
+                self.unsettled += len(parts)  # each part settles; the upload settles at its stitch
+                for p in parts:
+                    self.jobs[p.id] = W.JobRun(p)
+                self._arrivals.append(self.now)
+                self.push(self.now + self.chunks.split_seconds, CALL, lambda: self._queue_parts(parts))
+                return
         self.queue.send(job_id, self.now)
         self._arrivals.append(self.now)
         self.dispatch()
 
+    def _queue_parts(self, parts: Sequence[JobSpec]) -> None:
+        for p in parts:
+            self.queue.send(p.id, self.now)
+        self.dispatch()
+
+    def capacity(self) -> list[PoolCapacity]:
+        """What the fleet offers a source being split now: idle workers, and launchable ones."""
+        out = []
+        for pool in self.fleet.pools:
+            mine = [w for w in self.live.values() if w.pool == pool.name]
+            idle = sum(1 for w in mine if w.state == WorkerState.IDLE and not w.drain)
+            launchable = 0 if pool.config.provider == "static" else max(0, pool.config.max - len(mine))
+            out.append(PoolCapacity(idle, launchable, pool.config.boot_time, pool.config.speed))
+        return out
+
+    def _part_ready(self, part: W.JobRun) -> None:
+        parent = self.jobs[str(part.spec.parent)]
+        parent.parts_ready.add(part.spec.id)
+        first = {f"{parent.spec.id}{PART}c000", f"{parent.spec.id}{PART}aud"}
+        if parent.playable_at is None and first <= parent.parts_ready:
+            parent.playable_at = self.now
+        if len(parent.parts_ready) == parent.parts and self.chunks is not None:
+
+            def stitched() -> None:
+                if parent.ready_at is None and not parent.dead:
+                    parent.ready_at = self.now
+                    self.unsettled -= 1
+
+            self.push(self.now + self.chunks.stitch_seconds, CALL, stitched)
+
+    def uploads(self) -> list[W.JobRun]:
+        """The uploads (a chunked one's parts are not uploads of their own)."""
+        return [j for j in self.jobs.values() if j.spec.parent is None]
+
     def duration(self, spec: JobSpec, pool: SimPool) -> float:
-        """Wall seconds on this pool: download + media ÷ speed + upload of the ladder."""
+        """Wall seconds on this pool: download + media ÷ speed + upload of the ladder (+ a part's
+        start-up overhead; a chunk downloads only its range)."""
         return job_seconds(spec, pool, self._out_bps)
 
     def dispatch(self) -> None:
@@ -212,6 +263,10 @@ class Engine:
             if not job.dead and job.ready_at is None:
                 self.unsettled -= 1
             job.dead = True
+            parent = self.jobs[job.spec.parent] if job.spec.parent else None
+            if parent is not None and not parent.dead and parent.ready_at is None:
+                parent.dead = True  # one chunk dead: the upload fails
+                self.unsettled -= 1
         if msg is None:
             return
         job = self.jobs[msg.job_id]
@@ -248,6 +303,8 @@ class Engine:
                 if not job.dead:
                     self.unsettled -= 1
                 a.outcome = W.WON
+                if job.spec.parent is not None:
+                    self._part_ready(job)
                 m, s = self._speed.get(a.pool, (0.0, 0.0))
                 self._speed[a.pool] = (m + job.spec.media_seconds, s + (self.now - a.start))
             else:

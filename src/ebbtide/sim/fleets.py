@@ -152,12 +152,13 @@ def fleet_from_settings(settings: Settings, name: str = "config") -> SimFleet:
 
 
 def job_seconds(spec: JobSpec, pool: SimPool, out_bps: float | None = None) -> float:
-    """Wall seconds of one job on one pool: download + media ÷ speed + upload of the ladder."""
-    if spec.kind != "transcode":
+    """Wall seconds of one job on one pool: download + media ÷ speed + upload of the ladder, plus a
+    chunk's start-up overhead (a chunk's `size_bytes` is only its range)."""
+    if not spec.kind.startswith("transcode"):
         return spec.media_seconds / pool.config.speed
     bps = _OUT_BPS if out_bps is None else out_bps
     io = (spec.size_bytes + spec.media_seconds * bps) / pool.bandwidth
-    return io + spec.media_seconds / pool.config.speed
+    return spec.overhead + io + spec.media_seconds / pool.config.speed
 
 
 def ladder_bytes_per_second(settings: Settings | None = None) -> float:

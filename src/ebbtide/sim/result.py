@@ -53,6 +53,7 @@ class RunResult:
     timeline: tuple[Sample, ...] = field(default=(), repr=False)
     bars: tuple[AttemptBar, ...] = field(default=(), repr=False)
     decisions: tuple[tuple[float, str, int, str], ...] = field(default=(), repr=False)
+    p95_playable: float | None = None  # upload to first playable (a chunked upload's first chunk)
 
     @property
     def cost_ratio(self) -> float | None:
@@ -80,9 +81,15 @@ def measure(
 ) -> RunResult:
     e = engine
     end = e.now
-    latencies = [j.ready_at - (START + j.spec.arrival) for j in e.jobs.values() if j.ready_at is not None]
-    arrivals = [START + j.spec.arrival for j in e.jobs.values()]
-    readies = [j.ready_at for j in e.jobs.values() if j.ready_at is not None]
+    uploads = e.uploads()
+    latencies = [j.ready_at - (START + j.spec.arrival) for j in uploads if j.ready_at is not None]
+    arrivals = [START + j.spec.arrival for j in uploads]
+    readies = [j.ready_at for j in uploads if j.ready_at is not None]
+    playable = [
+        (j.playable_at if j.playable_at is not None else j.ready_at) - (START + j.spec.arrival)
+        for j in uploads
+        if j.ready_at is not None
+    ]
     total = sum(i.cost(end) for i in e.instances.values())
     busy_cost = sum(i.busy_seconds * i.price_per_hour / 3600 for i in e.instances.values())
     within = DeadlinePolicyConfig().target_ready
@@ -104,9 +111,9 @@ def measure(
         scenario=scenario,
         setup=e.setup.name,
         seed=seed,
-        jobs=len(e.jobs),
+        jobs=len(uploads),
         ready=len(latencies),
-        lost=len(e.jobs) - len(latencies),
+        lost=len(uploads) - len(latencies),
         dead_lettered=len(e.queue.dead),
         total_cost=total,
         idle_cost=max(0.0, total - busy_cost),
@@ -140,4 +147,5 @@ def measure(
             for a in e.attempts
         ),
         decisions=tuple(decisions or ()),
+        p95_playable=percentile(playable, 0.95),
     )

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from ebbtide.sim.aws_scaler import attach_aws
+from ebbtide.sim.chunked import ChunkModel
 from ebbtide.sim.ebbtide_scaler import attach_controller
 from ebbtide.sim.engine import Engine
 from ebbtide.sim.fleets import SimFleet
@@ -21,8 +22,9 @@ def simulate(
     seed: int = 0,
     scenario: str = "trace",
     horizon: float | None = None,
+    chunks: ChunkModel | None = None,
 ) -> RunResult:
-    engine = Engine(jobs, fleet, setup, seed=seed, horizon=horizon)
+    engine = Engine(jobs, fleet, setup, seed=seed, horizon=horizon, chunks=chunks)
     fleet_log = logging.getLogger("ebbtide.fleet")
     saved = fleet_log.level
     fleet_log.setLevel(

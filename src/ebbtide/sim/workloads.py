@@ -36,6 +36,8 @@ class JobSpec:
     media_seconds: float
     size_bytes: int
     kind: str = "transcode"
+    parent: str | None = None  # a part of a chunked upload (sim/chunked.py)
+    overhead: float = 0.0  # fixed wall seconds on top of the work (a chunk's start-up)
 
 
 Sizer = Callable[[random.Random], tuple[float, int]]

@@ -40,6 +40,9 @@ class JobRun:
     dead: bool = False
     running: int = 0  # attempts doing real work now
     attempts: list[Attempt] = field(default_factory=list)
+    parts: int = 0  # a chunked upload: how many parts it was split into
+    parts_ready: set[str] = field(default_factory=set)
+    playable_at: float | None = None  # its first chunk and audio are in (or it is ready)
 
 
 @dataclass

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from ebbtide.catalog.records import Job, Media, Rendition
 from ebbtide.catalog.states import JobState, WorkerState
 from ebbtide.errors import EbbtideError, NotFound
+from ebbtide.media.chunks import PoolCapacity, useful_workers
 from ebbtide.services import Services
 from ebbtide.worker.intake import hls_root
 from ebbtide.worker.messages import STITCH, TRANSCODE_AUDIO, TRANSCODE_CHUNK, JobMessage
@@ -44,25 +44,6 @@ WATCH_PERIOD = 2.0  # s between checks that a part's job was not deleted under i
 
 
 # ---- pure -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PoolCapacity:
-    idle: int  # workers up and free now
-    launchable: int  # below the pool's max
-    boot_time: float
-    speed: float  # media seconds per wall second
-
-
-def useful_workers(pools: Sequence[PoolCapacity], duration: float) -> int:
-    """This worker, the idle ones, and those worth launching: a worker whose boot takes more than
-    half of what one worker needs for the whole source would arrive too late to help."""
-    n = 1
-    for p in pools:
-        n += p.idle
-        if p.launchable > 0 and p.boot_time < duration / max(p.speed, 1e-6) / 2:
-            n += p.launchable
-    return n
-
-
 def part_job_id(split_job_id: str, tag: str) -> str:
     return f"{split_job_id[:48]}-{tag}"
 

@@ -1,0 +1,61 @@
+"""Chunked transcoding in the simulator: how an upload becomes parts, with the real planning code.
+
+The split uses the same pure functions as the worker (`media.chunks.useful_workers`,
+`chunk_count`, `plan_chunks`) on what the fleet offers when the upload arrives. Each chunk is a
+job of its own (queued, leased, retried like any other) whose work is its media span, plus a
+per-chunk start-up overhead (process start, probe, seek) and a ranged download of only its
+bytes. The audio is one cheap part. The upload is ready a stitch time after its last part, and
+first playable when chunk 1 and the audio are in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from ebbtide.config.sections import MediaConfig
+from ebbtide.media.chunks import PoolCapacity, chunk_count, plan_chunks, useful_workers
+from ebbtide.sim.workloads import JobSpec
+
+PART = "#"  # part ids: "<upload id>#c003", "<upload id>#aud"
+
+
+@dataclass(frozen=True)
+class ChunkModel:
+    min_chunk_seconds: float = MediaConfig().chunk_min_seconds
+    max_chunks: int = MediaConfig().max_chunks
+    split_seconds: float = 10.0  # the transcode job: probe and queue the parts
+    overhead_seconds: float = 15.0  # per chunk: start, probe through a URL, seek, first upload
+    stitch_seconds: float = 10.0  # manifests in, playlists out, one catalog transaction
+    audio_speed: float = 60.0  # AAC encodes this many times faster than the video ladder
+    segment_seconds: float = MediaConfig().segment_seconds
+    gop_seconds: float = MediaConfig().gop_seconds
+
+
+def split(spec: JobSpec, pools: list[PoolCapacity], model: ChunkModel) -> list[JobSpec]:
+    """The parts of one upload (an empty list: encode it whole)."""
+    if spec.kind != "transcode":
+        return []
+    n = chunk_count(spec.media_seconds, useful_workers(pools, spec.media_seconds), model.min_chunk_seconds,
+                    model.max_chunks)  # fmt: skip
+    if n <= 1:
+        return []
+    fps = Fraction(30)
+    chunks = plan_chunks(spec.media_seconds, fps, round(model.gop_seconds * 30), model.segment_seconds, n)
+    if len(chunks) <= 1:
+        return []
+    bps = spec.size_bytes / max(spec.media_seconds, 1e-6)
+    parts = [
+        replace(spec, id=f"{spec.id}{PART}aud", media_seconds=spec.media_seconds / model.audio_speed,
+                size_bytes=int(spec.size_bytes * 0.02), kind="transcode-audio", parent=spec.id,
+                overhead=model.overhead_seconds),
+    ]  # fmt: skip
+    for c in chunks:
+        length = (c.end if c.end is not None else spec.media_seconds) - c.start
+        # a ranged read: its own span plus the GOP before it and a second after
+        read = int(bps * min(spec.media_seconds, length + model.gop_seconds + 1.0))
+        parts.append(
+            replace(spec, id=f"{spec.id}{PART}c{c.index:03d}", media_seconds=length, size_bytes=read,
+                    kind="transcode-chunk", parent=spec.id, overhead=model.overhead_seconds)
+        )  # fmt: skip
+    return parts
