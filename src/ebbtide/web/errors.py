@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from ebbtide.errors import EbbtideError, IllegalTransition, InvalidKey, NotFound
+from ebbtide.errors import EbbtideError, IllegalTransition, InvalidKey, NotFound, Transient
 from ebbtide.web.auth import CrossOrigin, Forbidden, Unauthorized
 from ebbtide.web.uploads import TooLarge, UploadError
 
@@ -35,6 +35,7 @@ def status_for(exc: EbbtideError) -> int:
         (MediaError, 422),
         (UploadError, 400),
         (StoreUploadError, 400),
+        (Transient, 503),  # busy probe slots, a probe the host killed: try again shortly
     ]
     for cls, code in table:
         if isinstance(exc, cls):
@@ -57,6 +58,10 @@ def install(app: FastAPI) -> None:
         if code == 401 and _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        if code == 503:
+            from ebbtide.web.probe_proc import RETRY_AFTER
+
+            headers = {"Retry-After": str(RETRY_AFTER)}
         if code >= 500:
             log.error("request failed", extra={"path": request.url.path, "error": exc.message})
         return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=code, headers=headers)

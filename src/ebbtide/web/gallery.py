@@ -12,7 +12,7 @@ import math
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
@@ -27,6 +27,9 @@ from ebbtide.web.auth import CurrentUser, ServicesDep
 from ebbtide.web.playlists import content_type_for
 from ebbtide.web.signed import thumbnail_url
 from ebbtide.web.uploads import ReceivedFile, receive_multipart, safe_filename
+
+if TYPE_CHECKING:
+    from ebbtide.media.probe import ProbeResult  # PyAV: loaded only when a probe runs
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +133,12 @@ def tmp_dir(services: Services) -> Path:
     return d
 
 
-def _probe_or_422(path: Path, filename: str) -> dict[str, Any]:
+def _probe_or_422(services: Services, path: Path, filename: str) -> ProbeResult:
     from ebbtide.media.errors import MediaError
-    from ebbtide.web.probe_proc import probe_isolated
+    from ebbtide.web.probe_proc import probe_upload
 
     try:
-        return probe_isolated(path)
+        return probe_upload(path, services.settings.media.limits)
     except MediaError as e:
         # the temp path means nothing to the uploader (and is ours to keep private)
         reason = e.message.replace(str(path), filename).replace(path.name, filename)
@@ -154,7 +157,7 @@ def _accept_received(services: Services, user: User, got: ReceivedFile) -> Media
     """Probe the spooled file, then store, record and queue it. Runs in a worker thread."""
     from ebbtide.worker import intake
 
-    info = _probe_or_422(got.path, got.filename)
+    info = _probe_or_422(services, got.path, got.filename)
     media_id = intake.new_id()
     key = intake.source_key(user.id, media_id, got.filename)
     services.store.put_file(key, got.path, content_type_for(got.filename))
@@ -164,7 +167,7 @@ def _accept_received(services: Services, user: User, got: ReceivedFile) -> Media
         key,
         _title(got.fields.get("title"), got.filename),
         got.size,
-        duration=info["duration"],
+        duration=info.duration,
     )
     log.info("upload accepted", extra={"media_id": media.id, "owner_id": user.id, "bytes": got.size})
     return media
@@ -268,16 +271,16 @@ def complete_upload(body: CompleteIn, user: CurrentUser, services: ServicesDep) 
         raise NotFound(f"nothing was uploaded to {key}", hint="PUT the file to the signed URL first")
     filename = key.rsplit("/", 1)[-1]
     with tempfile.TemporaryDirectory(dir=tmp_dir(services)) as d:
-        local = Path(d) / filename
+        local = Path(d) / "upload"  # neutral: the container is sniffed from the bytes, not the name
         store.get_file(key, local)
         size = local.stat().st_size
         try:
-            info = _probe_or_422(local, filename)
+            info = _probe_or_422(services, local, filename)
         except MediaError:
             store.delete(key)
             raise
     media = intake.submit_uploaded(
-        services, user.id, key, _title(body.title, filename), size, duration=info["duration"]
+        services, user.id, key, _title(body.title, filename), size, duration=info.duration
     )
     return video_out(services, media)
 

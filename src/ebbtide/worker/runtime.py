@@ -240,6 +240,7 @@ class Worker:
                 status.started(attempt.number)
             ctx = JobContext(
                 self.services, job, attempt, job_dir, current.cancel, status, current.progress,
+                pool=self.pool,
             )
             run, stopped = self._supervise(ctx)
             result = self._conclude(job, attempt, delivery, current, run, stopped, status)
