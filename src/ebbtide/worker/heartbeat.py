@@ -29,6 +29,7 @@ class CurrentJob:
     progress: Progress = field(default_factory=Progress)
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
+    withdrawn: threading.Event = field(default_factory=threading.Event)  # deleted / finished elsewhere
 
 
 class Heartbeat:

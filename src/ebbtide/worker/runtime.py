@@ -28,7 +28,7 @@ from ebbtide.queue.base import Delivery
 from ebbtide.reconcile import reconcile_dead_letters
 from ebbtide.services import Services
 from ebbtide.worker.context import Cancelled, JobContext
-from ebbtide.worker.decisions import backoff, describe_failure, is_last_receive
+from ebbtide.worker.decisions import backoff, describe_failure
 from ebbtide.worker.ecs_protection import EcsProtection, ecs_protection_for
 from ebbtide.worker.handlers import Outcome, resolve
 from ebbtide.worker.heartbeat import CurrentJob, Heartbeat
@@ -37,6 +37,8 @@ from ebbtide.worker.messages import JobMessage
 from ebbtide.worker.spot import ImdsClient, SpotNotice, SpotWatcher, spot_enabled
 from ebbtide.worker.status import StatusWriter
 from ebbtide.worker.tempdirs import TempRoot
+from ebbtide.worker.verdict import Verdict, verdict
+from ebbtide.worker.withdrawn import is_withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +311,10 @@ class Worker:
             if status:
                 status.retrying(reason)
             return Result.RELEASED
+        if current.withdrawn.is_set():  # deleted while running: nothing to retry or record
+            if delivery is not None:
+                queue.ack(delivery)
+            return Result.SKIPPED
         if current.lost.is_set():
             # Another worker holds the message now; its attempt is the live one.
             catalog.finish_attempt(job.id, attempt.id, JobState.QUEUED, error="lease lost to another worker")
@@ -322,7 +328,7 @@ class Worker:
                 status.retrying(text)
             return Result.FAILED
         n = delivery.receive_count
-        if is_last_receive(n, queue.max_receives):
+        if verdict(error, n, queue.max_receives) is Verdict.DEAD:
             queue.dead_letter(delivery, text)
             catalog.finish_attempt(job.id, attempt.id, JobState.DEAD, error=text)
             if status:
@@ -346,9 +352,13 @@ class Worker:
                 log.warning("lease lost; cancelling", extra={"job_id": current.job_id})
                 current.lost.set()
                 current.cancel.set()
+            if not current.withdrawn.is_set() and is_withdrawn(catalog, current.job_id, current.media_id):
+                log.info("job withdrawn (deleted or finished); cancelling", extra={"job_id": current.job_id})
+                current.withdrawn.set()
+                current.cancel.set()
             p = current.progress
             catalog.report_progress(current.job_id, current.attempt_id, p.fraction, p.speed, p.eta)
-            if current.media_id:
+            if current.media_id and not current.withdrawn.is_set():
                 catalog.set_media_progress(current.media_id, p.fraction)
         if state == WorkerState.GONE:
             return
