@@ -15,11 +15,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ebbtide.config.sections import MediaLimits
+from ebbtide.media.containers import UnsupportedContainer
 from ebbtide.media.errors import KilledBySystem, MediaError, OverBudget
+from ebbtide.media.limits import LimitExceeded
 from ebbtide.media.probe import ProbeResult
 from ebbtide.media.sandbox import child_env, make_cgroup, preexec_for
 
 _HINT = "upload a standard video file"
+# error types that cross the process boundary by name, so the caller's verdict and text see them
+_KINDS: dict[str, type[MediaError]] = {
+    c.__name__: c for c in (MediaError, LimitExceeded, UnsupportedContainer, OverBudget)
+}
 
 
 def probe_isolated(path: Path, limits: MediaLimits | None = None) -> ProbeResult:
@@ -53,7 +59,7 @@ def probe_isolated(path: Path, limits: MediaLimits | None = None) -> ProbeResult
             f"the file could not be probed within {limits.probe_memory // 2**20} MB of memory", hint=_HINT
         )
     if "error" in result:
-        kind = OverBudget if result.get("over") else MediaError
+        kind = _KINDS.get(str(result.get("kind")), MediaError)
         raise kind(str(result["error"]), hint=result.get("hint"))
     return ProbeResult(**result)
 
@@ -66,10 +72,11 @@ def _main(argv: list[str]) -> int:
     try:
         info = probe(Path(argv[1]), limits)
     except MediaError as e:
-        print(json.dumps({"error": e.message, "hint": e.hint}))
+        kind = type(e).__name__ if type(e).__name__ in _KINDS else "MediaError"
+        print(json.dumps({"error": e.message, "hint": e.hint, "kind": kind}))
         return 0
     except MemoryError:
-        print(json.dumps({"error": "the file needs more memory to read than allowed", "over": True}))
+        print(json.dumps({"error": "the file needs more memory to read than allowed", "kind": "OverBudget"}))
         return 0
     print(json.dumps(asdict(info)))
     return 0
