@@ -67,7 +67,8 @@ def test_no_audio_input_maps_no_audio() -> None:
 
 def test_hls_vod_fmp4_six_second_segments() -> None:
     a = argv(src())
-    assert opt(a, "-f") == "hls" and opt(a, "-hls_time") == "6" and opt(a, "-hls_playlist_type") == "vod"
+    assert a[a.index("-f", a.index("-i")) + 1] == "hls"
+    assert opt(a, "-hls_time") == "6" and opt(a, "-hls_playlist_type") == "vod"
     assert opt(a, "-hls_segment_type") == "fmp4"
     ts = build_command(
         Path("/in.mp4"), OUT, plan_ladder(src(), MediaConfig(segment_format="ts")), EncodeOptions()
@@ -75,10 +76,24 @@ def test_hls_vod_fmp4_six_second_segments() -> None:
     assert opt(ts, "-hls_segment_type") == "mpegts" and opt(ts, "-hls_segment_filename").endswith(".ts")
 
 
-def test_10bit_and_vfr_are_fixed_once_before_the_split() -> None:
-    graph = opt(argv(src(pix_fmt="yuv420p10le", vfr=True)), "-filter_complex")
-    assert graph.startswith("[0:v]fps=30,format=yuv420p,split=2")
+def test_10bit_is_fixed_once_before_the_split_and_vfr_at_the_output() -> None:
+    a = argv(src(pix_fmt="yuv420p10le", vfr=True))
+    graph = opt(a, "-filter_complex")
+    assert graph.startswith("[0:v]format=yuv420p,split=2")
     assert graph.count("format=yuv420p,") == 1
+    # no fps filter in the graph: its gap copies would pile up in the split's branches
+    assert "fps=" not in graph
+    assert opt(a, "-fps_mode:v") == "cfr" and opt(a, "-r:v") == "30"
+    assert "-fps_mode:v" not in argv(src())
+
+
+def test_input_demuxer_is_forced_and_kept_on_one_file() -> None:
+    a = argv(src())
+    i = a.index("-i")
+    assert a[i + 1] == "file:/in.mp4"
+    assert opt(a, "-f") == "mov" and opt(a, "-protocol_whitelist") == "file"
+    assert opt(a, "-enable_drefs") == "0"
+    assert a.index("-protocol_whitelist") < i
 
 
 def test_nvenc_shape_uses_nvdec_scale_cuda_and_same_gop() -> None:

@@ -273,3 +273,28 @@ def test_concurrent_consumers_never_share_a_message(make_queue: MakeQueue, backe
     assert set(everything) == sent  # nothing lost
     if backend not in MAY_DUPLICATE:
         assert len(everything) == 40  # and nothing delivered twice
+
+
+def test_hostile_bodies_are_dead_lettered_with_a_reason(make_queue: MakeQueue) -> None:
+    """Deep nesting (json.loads would raise RecursionError) and bodies above MAX_BODY never reach a
+    consumer and never raise out of receive; the valid message behind them is delivered."""
+    import pytest
+
+    from ebbtide.queue.base import MAX_BODY, BadMessage
+
+    q = make_queue()
+    q.send("[" * 30_000 + "]" * 30_000)
+    q.send('{"job_id":"x","kind":"k","pad":"' + "a" * (MAX_BODY + 10) + '"}')
+    q.send(job("ok"))
+    got = []
+    for _ in range(5):
+        got += q.receive(lease=30)
+        if got:
+            break
+    assert [d.body["job_id"] for d in got] == ["jok"]
+    reasons = sorted(d.reason for d in q.dead_letters())
+    assert len(reasons) == 2
+    assert any("nests deeper than" in r for r in reasons)
+    assert any("above the limit" in r for r in reasons)
+    with pytest.raises(BadMessage, match="above the limit"):
+        q.send({"job_id": "big", "kind": "k", "pad": "a" * MAX_BODY})

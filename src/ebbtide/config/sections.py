@@ -86,6 +86,29 @@ DEFAULT_RUNGS = (
 )
 
 
+class MediaLimits(Section):
+    """What a stranger's upload may ask of a worker; checked at probe time in the web and the worker."""
+
+    max_duration: Duration = Field(
+        4 * 3600.0, gt=0, description="longest video accepted (declared or measured)"
+    )
+    max_pixels: int = Field(
+        4096 * 4096, gt=0, description="largest frame accepted, in pixels (width x height)"
+    )
+    max_fps: float = Field(240.0, gt=0, description="highest frame rate accepted")
+    max_streams: int = Field(16, ge=1, description="most streams (video, audio, subtitles, data) in one file")
+    max_timestamp_gap: Duration = Field(60.0, gt=0, description="longest jump between two video frames")
+    max_input_size: Size = Field(8 * 1024**3, gt=0, description="largest input file accepted, in bytes")
+    max_memory: Size = Field(
+        3 * 1024**3, gt=0, description="memory cap of each ffmpeg run (cgroup v2 or RLIMIT_AS)"
+    )
+    probe_memory: Size = Field(1024**3, gt=0, description="memory cap of each probe process")
+    probe_timeout: Duration = Field(60.0, gt=0, description="wall-time limit of one probe")
+    time_factor: float = Field(4.0, gt=0, description="ffmpeg time budget = duration / pool speed x this")
+    time_floor: Duration = Field(300.0, gt=0, description="the smallest ffmpeg time budget")
+    web_probes: int = Field(2, ge=1, description="probes the web runs at once; more get 503")
+
+
 class MediaConfig(Section):
     encoder: Literal["auto", "libx264", "h264_nvenc"] = Field(
         "auto", description="auto uses NVENC only when it really encodes, else libx264"
@@ -102,6 +125,7 @@ class MediaConfig(Section):
         120.0, ge=0, description="split a source into parallel chunks no shorter than this; 0 = never split"
     )
     max_chunks: int = Field(32, ge=1, description="most chunks one source is split into")
+    limits: MediaLimits = Field(default_factory=MediaLimits, description="bounds on hostile or huge input")
 
 
 class WorkerConfig(Section):

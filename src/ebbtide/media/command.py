@@ -8,7 +8,14 @@ Why it is fast on a small CPU:
   expensive large-ratio scales from the source happen once;
 - bicubic scaling: measured, bilinear saves ~2 % CPU but costs 5-19 VMAF points on the lower
   rungs (VMAF rewards the detail bicubic keeps), so the "fast scaler" is not worth it;
-- the 10-bit → 8-bit conversion and any fps resampling happen once, before the split;
+- the 10-bit → 8-bit conversion happens once, before the split;
+- frame-rate conversion (VFR → CFR, halving) is the output's `-fps_mode cfr -r`, not an `fps`
+  filter in the graph: on a timestamp gap the filter emits every copy at once and the sibling
+  branches of the split buffer them all (measured: 2 GB in 20 s on a 10-minute gap of 1080p
+  black, growing); at the output the copies are made one by one as each encoder takes them
+  (flat at ~410 MB on the same file);
+- the input's demuxer is forced from the allowlist (`containers.py`), so a playlist or list
+  can never make ffmpeg open a second file;
 - x264 threads are split across the encoders in proportion to their pixels, instead of each
   encoder starting `1.5 x cores` frame threads that fight over the same cores;
 - the 720p-and-up rungs use x264 `subme=1` (SAD instead of SATD for mode decisions): about
@@ -28,6 +35,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ebbtide.media.containers import ffmpeg_input
 from ebbtide.media.ladder import Ladder, RungPlan
 
 AUDIO_GROUP = "aud"
@@ -62,6 +70,8 @@ class EncodeOptions:
     light_subme_from: int | None = 720  # x264 subme=1 on rungs whose short side is ≥ this; None = off
     storyboard: bool = True
     progress: bool = True
+    input_format: str = "mov"  # the allowlisted demuxer forced on the input (containers.sniff)
+    max_pixels: int | None = None  # decoder refuses larger frames (media.limits.max_pixels)
 
 
 def plan_storyboard(ladder: Ladder) -> StoryboardPlan | None:
@@ -110,8 +120,6 @@ def build_filtergraph(ladder: Ladder, opts: EncodeOptions) -> tuple[str, list[st
     """The filter graph and its output labels: (graph, rung labels, storyboard label)."""
     gpu = opts.encoder == "h264_nvenc"
     pre: list[str] = []
-    if ladder.resample_fps:
-        pre.append(f"fps={_fmt_fps(ladder)}")
     if ladder.to_8bit and not gpu:
         pre.append("format=yuv420p")
 
@@ -201,7 +209,8 @@ def build_command(src: Path, outdir: Path, ladder: Ladder, opts: EncodeOptions) 
         args += ["-progress", "pipe:1", "-nostats", "-stats_period", "0.5"]
     if gpu:
         args += ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-extra_hw_frames", "8"]
-    args += ["-i", str(src), "-filter_complex", graph]
+    args += ffmpeg_input(src, opts.input_format, opts.max_pixels)
+    args += ["-filter_complex", graph]
     for label in rung_labels:
         args += ["-map", f"[{label}]"]
     if ladder.audio is not None:
@@ -217,6 +226,8 @@ def build_command(src: Path, outdir: Path, ladder: Ladder, opts: EncodeOptions) 
     for i, r in enumerate(ladder.rungs):
         args += _video_codec_args(i, r, ladder, opts)
     args += _encoder_common(ladder, opts)
+    if ladder.resample_fps:
+        args += ["-fps_mode:v", "cfr", "-r:v", _fmt_fps(ladder)]
     args += ["-map_metadata", "-1", "-map_chapters", "-1"]
     fmp4 = ladder.segment_format == "fmp4"
     ext = "m4s" if fmp4 else "ts"
@@ -249,7 +260,8 @@ def build_command(src: Path, outdir: Path, ladder: Ladder, opts: EncodeOptions) 
 
 
 def thumbnail_command(
-    src: Path, out: Path, ladder: Ladder, scale_flags: str = "bicubic", from_start: bool = False
+    src: Path, out: Path, ladder: Ladder, scale_flags: str = "bicubic", from_start: bool = False,
+    input_format: str = "mov", max_pixels: int | None = None,
 ) -> list[str]:
     """One JPEG at 10 % of the duration (or the first frame), at the size of the largest rung ≤ 720p.
 
@@ -261,7 +273,8 @@ def thumbnail_command(
     seek = [] if at == 0 else ["-ss", f"{at:g}"]
     vf = f"scale={r.width}:{r.height}:flags={scale_flags}:out_range=full,format=yuvj420p"
     return [
-        "-y", "-loglevel", "error", *seek, "-i", str(src), "-map", "0:v:0",
+        "-y", "-loglevel", "error", *seek, *ffmpeg_input(src, input_format, max_pixels),
+        "-map", "0:v:0",
         "-frames:v", "1", "-vf", vf, "-q:v", "3", "-update", "1", str(out),
     ]  # fmt: skip
 

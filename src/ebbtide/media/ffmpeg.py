@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
+import signal
 import subprocess
 import threading
 import time
@@ -12,8 +14,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ebbtide.media.errors import FfmpegFailed, MediaError, TranscodeCancelled
-from ebbtide.procs import die_with_parent
+from ebbtide.media.errors import FfmpegFailed, KilledBySystem, MediaError, OverBudget, TranscodeCancelled
+from ebbtide.media.sandbox import child_env, make_cgroup, preexec_for
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +49,18 @@ def run_ffmpeg(
     cancel: threading.Event | None = None,
     timeout: float | None = None,
     what: str = "ffmpeg",
+    memory: int | None = None,
 ) -> None:
     """Run ffmpeg with `args`; stdout lines (e.g. `-progress pipe:1`) go to `on_line`.
 
     The cancel event is polled every 50 ms, so a cancelled run dies well within a second.
     Stderr is drained on its own thread (a full pipe would block ffmpeg) and its tail
-    becomes the error message when ffmpeg fails.
+    becomes the error message when ffmpeg fails. `memory` caps the child (sandbox.py); past
+    `timeout` it is killed and OverBudget raised: both are this file's doing, not the host's.
     """
     cmd = [ffmpeg_path(), "-hide_banner", "-nostdin", *args]
     log.debug("ffmpeg start", extra={"cmd": " ".join(cmd), "what": what})
+    cgroup = make_cgroup(memory) if memory else None
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -63,7 +68,9 @@ def run_ffmpeg(
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",
-        preexec_fn=die_with_parent,  # a SIGKILLed worker must not leave ffmpeg encoding
+        env=child_env(),
+        # dies with a SIGKILLed worker; joins its capped cgroup or caps its address space
+        preexec_fn=preexec_for(memory, cgroup),
     )
     tail: deque[str] = deque(maxlen=25)
 
@@ -97,18 +104,40 @@ def run_ffmpeg(
                 raise TranscodeCancelled(f"{what} was cancelled", hint="the job may be retried")
             if deadline is not None and time.monotonic() > deadline:
                 _kill(proc)
-                raise MediaError(f"{what} took longer than {timeout:.0f} s and was stopped")
+                raise OverBudget(
+                    f"{what} took longer than its time budget of {timeout:.0f} s and was stopped",
+                    hint="raise media.limits.time_factor or time_floor if such files are expected",
+                )
     finally:
         if proc.poll() is None:
             _kill(proc)
         for t in readers:
             t.join(timeout=2)
+        oom = cgroup.oom_killed() if cgroup is not None else False
+        if cgroup is not None:
+            cgroup.remove()
     if proc.returncode != 0:
-        detail = _summarise(tail)
-        raise FfmpegFailed(
-            f"{what} failed (exit {proc.returncode}): {detail}",
-            hint="the input may be damaged or in an unsupported format",
+        raise _failure(proc.returncode, tail, what, memory, oom)
+
+
+def _failure(
+    code: int, tail: deque[str], what: str, memory: int | None, oom: bool
+) -> MediaError | KilledBySystem:
+    """What a non-zero exit means: over our own cap (permanent), killed by the host (transient),
+    or ffmpeg refusing the input (permanent)."""
+    detail = _summarise(tail)
+    mb = (memory or 0) // 2**20
+    if oom or (memory and code != -signal.SIGKILL and "Cannot allocate memory" in detail):
+        return OverBudget(
+            f"{what} needed more than its memory cap of {mb} MB",
+            hint="raise media.limits.max_memory if such files are expected",
         )
+    if code == -signal.SIGKILL:
+        return KilledBySystem(f"{what} was killed by the system (exit {code})", hint="it will be retried")
+    return FfmpegFailed(
+        f"{what} failed (exit {code}): {detail}",
+        hint="the input may be damaged or in an unsupported format",
+    )
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
@@ -119,8 +148,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         log.error("ffmpeg did not die after SIGKILL", extra={"pid": proc.pid})
 
 
+_PATH = re.compile(r"(?:file:)?/[^\s'\":,]+")
+
+
 def _summarise(tail: deque[str]) -> str:
-    lines = [ln for ln in tail if ln.strip()]
+    """The last lines of ffmpeg's log, with paths blanked (error texts reach users)."""
+    lines = [_PATH.sub("<file>", ln) for ln in tail if ln.strip()]
     return " | ".join(lines[-4:]) if lines else "no output"
 
 

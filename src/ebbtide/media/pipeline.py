@@ -25,11 +25,14 @@ from ebbtide.media.command import (
     storyboard_command,
     thumbnail_command,
 )
+from ebbtide.media.containers import container_of
 from ebbtide.media.errors import FfmpegFailed, MediaError, TranscodeCancelled
 from ebbtide.media.ffmpeg import ffmpeg_path, nvenc_works, run_ffmpeg
 from ebbtide.media.hls import write_master
+from ebbtide.media.isolated import probe_isolated
 from ebbtide.media.ladder import Ladder, plan_ladder
-from ebbtide.media.probe import ProbeResult, probe
+from ebbtide.media.limits import time_budget
+from ebbtide.media.probe import ProbeResult
 from ebbtide.media.progress import Progress, ProgressParser
 from ebbtide.media.validate import validate_hls
 
@@ -72,13 +75,25 @@ def choose_encoder(setting: str, gpu_works: Callable[[], bool] | None = None) ->
     return "libx264"
 
 
-def encode_options(cfg: MediaConfig, ladder: Ladder, encoder: str) -> EncodeOptions:
+def encode_options(
+    cfg: MediaConfig, ladder: Ladder, encoder: str, input_format: str = "mov"
+) -> EncodeOptions:
     cores = cfg.threads or cpu_count()
     return EncodeOptions(
         encoder=encoder,
         preset=cfg.preset,
         threads=split_threads(ladder.rungs, cores) if encoder == "libx264" else None,
+        input_format=input_format,
+        max_pixels=cfg.limits.max_pixels,
     )
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """One ffmpeg run's caps: memory (media.limits.max_memory) and wall seconds."""
+
+    memory: int
+    seconds: float
 
 
 def _clear_outputs(outdir: Path, ladder: Ladder) -> None:
@@ -95,27 +110,34 @@ def transcode(
     cfg: MediaConfig,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    speed: float = 1.0,
 ) -> TranscodeResult:
-    """Encode `src` into an HLS ladder in `outdir`; raises MediaError (TranscodeCancelled on cancel)."""
+    """Encode `src` into an HLS ladder in `outdir`; raises MediaError (TranscodeCancelled on cancel).
+
+    `speed` is the pool's media seconds per wall second: with the duration it sets each ffmpeg
+    run's time budget (media.limits.time_factor, at least time_floor).
+    """
     started = time.monotonic()
     src, outdir = Path(src), Path(outdir)
-    info = probe(src)
+    fmt = container_of(src)
+    info = probe_isolated(src, cfg.limits)
     ladder = plan_ladder(info, cfg)
+    bounds = _Bounds(cfg.limits.max_memory, time_budget(info.duration, speed, cfg.limits))
     encoder = choose_encoder(cfg.encoder)
     outdir.mkdir(parents=True, exist_ok=True)
     parser = ProgressParser(info.duration, on_progress or (lambda p: None))
     ctx = {"src": src.name, "rungs": [r.name for r in ladder.rungs], "encoder": encoder}
     log.info("transcode start", extra=ctx)
     try:
-        _encode(src, outdir, ladder, encode_options(cfg, ladder, encoder), parser, cancel)
+        _encode(src, outdir, ladder, encode_options(cfg, ladder, encoder, fmt), parser, cancel, bounds)
     except FfmpegFailed as e:
         if encoder == "libx264":
             raise
         log.warning("GPU encode failed; retrying on the CPU", extra={**ctx, "error": e.message})
         encoder = "libx264"
-        _encode(src, outdir, ladder, encode_options(cfg, ladder, encoder), parser, cancel)
-    _thumbnail(src, outdir, ladder, cancel)
-    has_sb = _storyboard(outdir, cancel)
+        _encode(src, outdir, ladder, encode_options(cfg, ladder, encoder, fmt), parser, cancel, bounds)
+    _thumbnail(src, outdir, ladder, cancel, fmt, cfg.limits.max_pixels, bounds)
+    has_sb = _storyboard(outdir, cancel, bounds)
     renditions = write_master(outdir, ladder)
     validate_hls(outdir, info.duration)
     wall = time.monotonic() - started
@@ -143,19 +165,32 @@ def _encode(
     opts: EncodeOptions,
     parser: ProgressParser,
     cancel: threading.Event | None,
+    bounds: _Bounds,
 ) -> None:
     _clear_outputs(outdir, ladder)
     (outdir / STORYBOARD_FRAMES).mkdir(parents=True, exist_ok=True)
     args = build_command(src, outdir, ladder, opts)
-    run_ffmpeg(args, on_line=parser.feed, cancel=cancel, what=f"transcode of {src.name}")
+    run_ffmpeg(args, on_line=parser.feed, cancel=cancel, what="the transcode",
+               timeout=bounds.seconds, memory=bounds.memory)  # fmt: skip
 
 
-def _thumbnail(src: Path, outdir: Path, ladder: Ladder, cancel: threading.Event | None) -> None:
+def _thumbnail(
+    src: Path,
+    outdir: Path,
+    ladder: Ladder,
+    cancel: threading.Event | None,
+    fmt: str,
+    max_pixels: int,
+    bounds: _Bounds,
+) -> None:
     out = outdir / THUMBNAIL
     for from_start in (False, True):  # 10 % in, else the first frame (very short videos)
         out.unlink(missing_ok=True)
-        run_ffmpeg(thumbnail_command(src, out, ladder, from_start=from_start), cancel=cancel,
-                   what=f"thumbnail of {src.name}", timeout=120)  # fmt: skip
+        cmd = thumbnail_command(
+            src, out, ladder, from_start=from_start, input_format=fmt, max_pixels=max_pixels
+        )
+        run_ffmpeg(cmd, cancel=cancel, what="the thumbnail", timeout=min(120, bounds.seconds),
+                   memory=bounds.memory)  # fmt: skip
         if out.is_file() and out.stat().st_size > 0:
             return
     if not out.is_file() or out.stat().st_size == 0:
@@ -164,7 +199,7 @@ def _thumbnail(src: Path, outdir: Path, ladder: Ladder, cancel: threading.Event 
         )
 
 
-def _storyboard(outdir: Path, cancel: threading.Event | None) -> bool:
+def _storyboard(outdir: Path, cancel: threading.Event | None, bounds: _Bounds) -> bool:
     """Tile the frames the encode wrote; a single frame makes no storyboard (it is the thumbnail)."""
     frames_dir = outdir / STORYBOARD_FRAMES
     try:
@@ -172,7 +207,7 @@ def _storyboard(outdir: Path, cancel: threading.Event | None) -> bool:
         if count < 2:
             return False
         run_ffmpeg(storyboard_command(frames_dir, outdir / STORYBOARD, count), cancel=cancel,
-                   what="storyboard", timeout=120)  # fmt: skip
+                   what="storyboard", timeout=min(120, bounds.seconds), memory=bounds.memory)  # fmt: skip
         return (outdir / STORYBOARD).is_file()
     finally:
         shutil.rmtree(frames_dir, ignore_errors=True)

@@ -13,6 +13,9 @@ from typing import IO
 
 import av
 
+from ebbtide.config.sections import MediaLimits
+from ebbtide.media import limits as lim
+from ebbtide.media.containers import HINT, UnsupportedContainer, container_of, demuxer_options, sniff
 from ebbtide.media.errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -44,9 +47,15 @@ class ProbeResult:
         return self.height > self.width
 
 
-def probe(path: Path | str) -> ProbeResult:
-    """Read stream facts from `path`; raise MediaError naming the problem if it is not a usable video."""
+def probe(path: Path | str, limits: MediaLimits | None = None) -> ProbeResult:
+    """Read stream facts from `path`; raise MediaError naming the problem if it is not a usable video
+    or asks for more than `limits` (the defaults when None).
+
+    The demuxer is forced from the allowlist (`containers.py`) and kept on this one file; header
+    facts are checked against the limits before a single frame is decoded.
+    """
     path = Path(path)
+    limits = limits or MediaLimits()
     if not path.is_file():
         raise MediaError(f"{path} does not exist or is not a file", hint="check the path")
     size = path.stat().st_size
@@ -54,39 +63,62 @@ def probe(path: Path | str) -> ProbeResult:
         raise MediaError(
             f"{path.name} is empty (0 bytes)", hint="the upload may have failed; upload it again"
         )
+    lim.check_size(size, limits)
+    fmt = container_of(path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(
+            str(path), format=fmt, metadata_errors="ignore",
+            container_options=demuxer_options(fmt), options={"max_pixels": str(limits.max_pixels)},
+        )  # fmt: skip
     except av.error.FFmpegError as e:
-        raise _open_error(path, e) from e
+        raise _open_error(path, fmt, e) from None
     with container:
-        return _probe_open(path, size, container)
+        return _probe_open(path, size, container, limits)
 
 
-def probe_stream(stream: IO[bytes], name: str, size: int) -> ProbeResult:
-    """Probe a seekable file-like object (a source read in place): only what the demuxer asks is read."""
+def probe_stream(stream: IO[bytes], name: str, size: int, limits: MediaLimits | None = None) -> ProbeResult:
+    """Probe a seekable file-like object (a source read in place): only what the demuxer asks is read.
+
+    The same allowlist and limits as `probe`: the demuxer is sniffed from the first bytes and forced.
+    """
+    limits = limits or MediaLimits()
     if size == 0:
         raise MediaError(f"{name} is empty (0 bytes)", hint="the object holds no data")
+    lim.check_size(size, limits)
+    head = stream.read(1024)
+    stream.seek(0)
+    fmt = sniff(head)
+    if fmt is None:
+        raise UnsupportedContainer(f"{name} is not a video file in a container ebbtide accepts", hint=HINT)
     try:
-        container = av.open(stream, mode="r", metadata_errors="ignore")
+        container = av.open(
+            stream, mode="r", format=fmt, metadata_errors="ignore",
+            options={"max_pixels": str(limits.max_pixels)},
+        )  # fmt: skip
     except av.error.FFmpegError as e:
-        raise MediaError(f"{name} is not a video file ffmpeg can read ({e})", hint=_HINT_BAD) from e
+        raise _open_error(Path(name), fmt, e) from None
     with container:
-        return _probe_open(Path(name), size, container)
+        return _probe_open(Path(name), size, container, limits)
 
 
-def _open_error(path: Path, e: Exception) -> MediaError:
-    # PyAV's str() is "[Errno 1094995529] Invalid data …: 'file'"; people need only the reason
-    reason = getattr(e, "strerror", None) or str(e)
-    head = path.read_bytes()[:12]
-    if head[4:8] in (b"ftyp", b"mdat", b"moov", b"wide", b"free"):
+def _reason(e: av.error.FFmpegError) -> str:
+    """libav's reason without the file name it appends (error texts never carry paths)."""
+    return str(e.strerror or "unreadable data")
+
+
+def _open_error(path: Path, fmt: str, e: av.error.FFmpegError) -> MediaError:
+    if fmt == "mov":
         return MediaError(
-            f"{path.name} is a truncated or damaged MP4/MOV file ({reason})",
+            f"{path.name} is a truncated or damaged MP4/MOV file ({_reason(e)})",
             hint="the upload may have been cut short; upload the complete file again",
         )
-    return MediaError(f"{path.name} is not a video file ffmpeg can read ({reason})", hint=_HINT_BAD)
+    return MediaError(f"{path.name} is not a video file ffmpeg can read ({_reason(e)})", hint=_HINT_BAD)
 
 
-def _probe_open(path: Path, size: int, container: av.container.InputContainer) -> ProbeResult:
+def _probe_open(
+    path: Path, size: int, container: av.container.InputContainer, limits: MediaLimits
+) -> ProbeResult:
+    lim.check_streams(len(container.streams), limits)
     if not container.streams.video:
         kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["nothing"]
         raise MediaError(
@@ -96,14 +128,18 @@ def _probe_open(path: Path, size: int, container: av.container.InputContainer) -
     vs = container.streams.video[0]
     cc = vs.codec_context
     a_streams = container.streams.audio
-    duration = _duration(container, vs)
-    if duration <= 0:
-        raise MediaError(f"{path.name} has no measurable duration", hint=_HINT_BAD)
-    _check_not_truncated(path, size, vs)
-    rotation = _first_frame_rotation(path, container, vs)
     w, h = int(cc.width), int(cc.height)
     if w <= 0 or h <= 0:
         raise MediaError(f"{path.name}: the video stream has no frame size", hint=_HINT_BAD)
+    lim.check_frame(w, h, limits)
+    duration = _duration(container, vs)
+    if duration <= 0:
+        raise MediaError(f"{path.name} has no measurable duration", hint=_HINT_BAD)
+    lim.check_duration(duration, limits)
+    lim.check_fps(float(vs.average_rate or 0), limits)
+    _check_not_truncated(path, size, vs)
+    _check_timestamps(container, vs, limits)
+    rotation = _first_frame_rotation(path, container, vs, limits)
     if rotation in (90, 270):
         w, h = h, w
     vfr = _is_vfr(container, vs)
@@ -162,14 +198,61 @@ def _check_not_truncated(path: Path, size: int, vs: av.VideoStream) -> None:
         )
 
 
-def _first_frame_rotation(path: Path, container: av.container.InputContainer, vs: av.VideoStream) -> int:
-    """Decode one frame: proves the stream decodes, and PyAV exposes the display matrix only per frame."""
+def _check_timestamps(
+    container: av.container.InputContainer, vs: av.VideoStream, limits: MediaLimits
+) -> None:
+    """Every frame's timestamp, without decoding: the longest jump and the real end must be in limits.
+
+    A file can declare a short duration and hold frames hours apart (or the other way round); the
+    ladder would fill such a gap with copies. MP4's full sample index is read without touching the
+    data; other containers are demuxed (packets only, no decode), at most max_duration x max_fps.
+    """
+    tb = float(vs.time_base or 0)
+    if tb <= 0:
+        return
+    entries = vs.index_entries
+    n = len(entries) if entries is not None else 0
+    stamps: list[int]
+    if n > 2 and vs.frames and n >= int(vs.frames):
+        stamps = [entries[i].timestamp for i in range(n)]
+    else:
+        cap = int(limits.max_duration * limits.max_fps) + 16
+        stamps = []
+        try:
+            for pkt in container.demux(vs):
+                ts = pkt.dts if pkt.dts is not None else pkt.pts
+                if ts is not None:
+                    stamps.append(int(ts))
+                if len(stamps) > cap:
+                    break
+        except av.error.FFmpegError:
+            pass  # a damaged tail: the decode check and ffmpeg report it
+        finally:
+            with contextlib.suppress(av.error.FFmpegError):
+                container.seek(0)
+    if len(stamps) < 2:
+        return
+    gap = max((b - a for a, b in itertools.pairwise(stamps)), default=0) * tb
+    lim.check_gap(gap, limits)
+    lim.check_duration((max(stamps) - min(stamps)) * tb, limits)
+
+
+def _first_frame_rotation(
+    path: Path, container: av.container.InputContainer, vs: av.VideoStream, limits: MediaLimits
+) -> int:
+    """Decode one frame: proves the stream decodes, and PyAV exposes the display matrix only per frame.
+
+    Its real size is checked too: a PNG or MJPEG frame may be far larger than the header says.
+    """
     try:
         for frame in container.decode(vs):
+            lim.check_frame(int(frame.width), int(frame.height), limits)
             rot = round(getattr(frame, "rotation", 0) or 0) % 360
             return (rot // 90) * 90 % 360
     except av.error.FFmpegError as e:
-        raise MediaError(f"{path.name}: the video stream cannot be decoded ({e})", hint=_HINT_BAD) from e
+        raise MediaError(
+            f"{path.name}: the video stream cannot be decoded ({_reason(e)})", hint=_HINT_BAD
+        ) from None
     finally:
         with contextlib.suppress(av.error.FFmpegError):
             container.seek(0)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 REQUIRED_FIELDS = ("job_id", "kind")
+MAX_BODY = 64 * 1024  # bytes; our bodies are ~100 B, SQS allows 256 KiB
+MAX_DEPTH = 32  # nesting of arrays/objects; json.loads recurses, and a deep body would crash it
 
 
 @dataclass(frozen=True)
@@ -73,17 +75,59 @@ class BadMessage(ValueError):
 
 
 def encode_body(body: Mapping[str, Any] | str) -> str:
-    return body if isinstance(body, str) else json.dumps(dict(body), separators=(",", ":"))
+    """A body as sent. Ours (a mapping) must fit MAX_BODY; a raw string passes as a foreign
+    producer's would, and is judged on receive."""
+    if isinstance(body, str):
+        return body
+    text = json.dumps(dict(body), separators=(",", ":"))
+    if len(text.encode()) > MAX_BODY:
+        raise BadMessage(f"body is {len(text.encode())} bytes, above the limit of {MAX_BODY}")
+    return text
 
 
-def decode_body(raw: str, required: Sequence[str] = REQUIRED_FIELDS) -> dict[str, Any]:
+def _depth(text: str) -> int:
+    """Deepest nesting of [ and { outside JSON strings (a scan, so it cannot recurse)."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def decode_body(raw: str | bytes, required: Sequence[str] = REQUIRED_FIELDS) -> dict[str, Any]:
     """Parse and check a message body; raises BadMessage with a reason a person can read.
 
+    Any body — huge, deeply nested, not UTF-8 — ends here as BadMessage (then a dead letter),
+    never as an exception that would crash the worker that leased it, once per lease.
     A queue that also carries other systems' messages (intake mappings) passes `required=()`:
-    any JSON object reaches the worker, which maps it or dead-letters it with its own reason."""
+    any JSON object reaches the worker, which maps it or dead-letters it with its own reason.
+    """
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY:
+        raise BadMessage(f"body is {size} bytes, above the limit of {MAX_BODY}")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BadMessage(f"body is not UTF-8 text (bad byte at {e.start})") from None
+    if _depth(raw) > MAX_DEPTH:
+        raise BadMessage(f"body nests deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(raw)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RecursionError) as e:
         raise BadMessage(f"body is not valid JSON ({e.__class__.__name__}: {e})") from None
     if not isinstance(value, dict):
         raise BadMessage(f"body must be a JSON object, got {type(value).__name__}")

@@ -234,7 +234,7 @@ class RedisQueue:
             for mid, receipt, raw, count, sent_at in rows:
                 d = Delivery(_s(mid), _s(receipt), {}, int(count), float(_s(sent_at)), now + lease)
                 try:
-                    body = decode_body(_s(raw))
+                    body = decode_body(raw if isinstance(raw, bytes) else str(raw))
                 except BadMessage as e:
                     self.dead_letter(d, str(e))
                     continue

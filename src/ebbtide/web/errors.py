@@ -23,6 +23,7 @@ from ebbtide.errors import (
     InvalidKey,
     NotFound,
     StorageFull,
+    Transient,
     disk_full,
 )
 from ebbtide.web.auth import CrossOrigin, Forbidden, TooManyAttempts, Unauthorized
@@ -53,6 +54,7 @@ def status_for(exc: EbbtideError) -> int:
         (MediaError, 422),
         (UploadError, 400),
         (StoreUploadError, 400),
+        (Transient, 503),  # busy probe slots, a probe the host killed: try again shortly
     ]
     for cls, code in table:
         if isinstance(exc, cls):
@@ -105,6 +107,10 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, BackendUnavailable):
             headers = {"Retry-After": "5"}
             body["part"] = exc.part
+        elif code == 503:  # a transient refusal (all web probes busy): come back shortly
+            from ebbtide.web.probe_proc import RETRY_AFTER
+
+            headers = {"Retry-After": str(RETRY_AFTER)}
         elif code >= 500:
             log.error("request failed", extra={"path": request.url.path, "error": exc.message})
         return _answer(request, code, exc.message, exc.hint, headers or None, extra=body)

@@ -19,7 +19,7 @@ import math
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
@@ -35,6 +35,9 @@ from ebbtide.storage.sources import is_location, parse_location
 from ebbtide.web.auth import CurrentUser, ServicesDep
 from ebbtide.web.signed import thumbnail_url
 from ebbtide.web.uploads import ReceivedFile, receive_multipart
+
+if TYPE_CHECKING:
+    from ebbtide.media.probe import ProbeResult  # PyAV: loaded only when a probe runs
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +166,12 @@ def tmp_dir(services: Services) -> Path:
     return d
 
 
-def _probe_or_422(path: Path, filename: str) -> dict[str, Any]:
+def _probe_or_422(services: Services, path: Path, filename: str) -> ProbeResult:
     from ebbtide.media.errors import MediaError
-    from ebbtide.web.probe_proc import probe_isolated
+    from ebbtide.web.probe_proc import probe_upload
 
     try:
-        return probe_isolated(path)
+        return probe_upload(path, services.settings.media.limits)
     except MediaError as e:
         # the temp path means nothing to the uploader (and is ours to keep private)
         reason = e.message.replace(str(path), filename).replace(path.name, filename)
@@ -216,7 +219,7 @@ def _accept_received(services: Services, user: User, got: ReceivedFile) -> Media
     from ebbtide.worker import intake
 
     check_quota(services, user, got.size)
-    info = _probe_or_422(got.path, got.filename)
+    info = _probe_or_422(services, got.path, got.filename)
     media_id = intake.new_id()
     key = intake.source_key(user.id, media_id, intake.NEUTRAL_SOURCE)
     services.store.put_file(key, got.path, "application/octet-stream")
@@ -226,7 +229,7 @@ def _accept_received(services: Services, user: User, got: ReceivedFile) -> Media
         key,
         _title(got.fields.get("title"), got.filename),
         got.size,
-        duration=info["duration"],
+        duration=info.duration,
     )
     log.info("upload accepted", extra={"media_id": media.id, "owner_id": user.id, "bytes": got.size})
     return media
@@ -336,14 +339,14 @@ def complete_upload(body: CompleteIn, user: CurrentUser, services: ServicesDep) 
     if not store.exists(key):
         raise NotFound("nothing was uploaded for this key", hint="PUT the file to the signed URL first")
     with tempfile.TemporaryDirectory(dir=tmp_dir(services)) as d:
-        local = Path(d) / intake.NEUTRAL_SOURCE
+        local = Path(d) / intake.NEUTRAL_SOURCE  # neutral: the container is sniffed from the bytes
         try:
             _check_size(services, store.size(key))  # before downloading: the parts' total, not each part
             store.get_file(key, local)
             size = local.stat().st_size
             _check_size(services, size)
             check_quota(services, user, size)
-            info = _probe_or_422(local, "the upload")
+            info = _probe_or_422(services, local, "the upload")
         except EbbtideError:
             store.delete(key)
             raise
@@ -351,7 +354,7 @@ def complete_upload(body: CompleteIn, user: CurrentUser, services: ServicesDep) 
         store.put_file(source, local, "application/octet-stream")  # the bytes that were probed
     store.delete(key)
     media = intake.submit_uploaded(
-        services, user.id, source, _title(body.title, "untitled"), size, duration=info["duration"]
+        services, user.id, source, _title(body.title, "untitled"), size, duration=info.duration
     )
     return video_out(services, media)
 

@@ -1,60 +1,47 @@
-"""Probe an upload in a child process, not in the web server.
+"""The web's probe: the isolated, capped prober (`media/isolated.py`), at most `web_probes` at once.
 
-Why: libav parses whatever a stranger uploads. In a child, a hostile or just odd file cannot crash
-or hang the server (it is killed at the timeout), and the memory libav grabs while probing junk
-(measured: 50 to 130 MB for a 200 MB non-video) is returned when the child exits instead of staying
-in the server's heap.
+Why a semaphore: each probe is a child that may take up to `media.limits.probe_memory`; unbounded
+in number, a handful of image bombs uploaded together would take the server's host. Beyond the
+limit the upload gets 503 with Retry-After rather than waiting in memory.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from dataclasses import asdict
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ebbtide.media.errors import MediaError
+from ebbtide.config.sections import MediaLimits
+from ebbtide.errors import Transient
 
-TIMEOUT = 60.0
+if TYPE_CHECKING:
+    from ebbtide.media.probe import ProbeResult
+
+RETRY_AFTER = 5  # seconds a client waits before trying again when every probe slot is busy
+
+_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
 
 
-def probe_isolated(path: Path, timeout: float = TIMEOUT) -> dict[str, Any]:
-    """The probe's fields as a dict; raises MediaError with the probe's own message."""
-    try:
-        out = subprocess.run(
-            [sys.executable, "-m", "ebbtide.web.probe_proc", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+class ProbesBusy(Transient):
+    """Every probe slot is taken (503 + Retry-After)."""
+
+
+def _slot(n: int) -> threading.BoundedSemaphore:
+    with _lock:
+        return _slots.setdefault(n, threading.BoundedSemaphore(n))
+
+
+def probe_upload(path: Path, limits: MediaLimits) -> ProbeResult:
+    """Probe in a capped child if a slot is free within a second; raises MediaError or ProbesBusy."""
+    from ebbtide.media.isolated import probe_isolated
+
+    slot = _slot(limits.web_probes)
+    if not slot.acquire(timeout=1.0):
+        raise ProbesBusy(
+            "the server is checking other uploads right now", hint=f"try again in {RETRY_AFTER} s"
         )
-    except subprocess.TimeoutExpired:
-        raise MediaError(
-            f"probing the upload took longer than {timeout:.0f} s", hint="upload a standard video file"
-        ) from None
     try:
-        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise MediaError(
-            "the upload could not be probed (the prober crashed)", hint="upload a standard video file"
-        ) from None
-    if "error" in result:
-        raise MediaError(str(result["error"]), hint=result.get("hint"))
-    return result
-
-
-def _main(argv: list[str]) -> int:
-    from ebbtide.media.probe import probe
-
-    try:
-        info = probe(Path(argv[1]))
-    except MediaError as e:
-        print(json.dumps({"error": e.message, "hint": e.hint}))
-        return 0
-    print(json.dumps(asdict(info)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv))
+        return probe_isolated(path, limits)
+    finally:
+        slot.release()

@@ -35,6 +35,7 @@ class JobContext:
     cancel: threading.Event
     status: StatusWriter | None = None  # generic jobs only
     progress_state: Progress = field(default_factory=Progress)
+    pool: str | None = None  # the worker's pool: its speed sets the ffmpeg time budget
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("ebbtide.worker.job"))
 
     @property

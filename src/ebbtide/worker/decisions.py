@@ -24,6 +24,9 @@ def describe_failure(exc: BaseException, kind: str) -> str:
     """The error a person reads on a failed job or media: what went wrong and what to do."""
     if kind == "transcode" and _is_media_error(exc):
         msg = exc.message if isinstance(exc, EbbtideError) else str(exc)
+        if _is_a(exc, "LimitExceeded"):
+            hint = exc.hint if isinstance(exc, EbbtideError) else None
+            return f"the video is over a limit: {msg}" + (f" — {hint}" if hint else "")
         low = msg.lower()
         if any(w in low for w in ("not a video", "no video", "invalid data", "could not open", "probe")):
             return f"the upload is not a video file: {msg} — upload an MP4, MOV or MKV"
@@ -35,4 +38,8 @@ def describe_failure(exc: BaseException, kind: str) -> str:
 
 
 def _is_media_error(exc: BaseException) -> bool:
-    return any(c.__name__ == "MediaError" for c in type(exc).__mro__)
+    return _is_a(exc, "MediaError")
+
+
+def _is_a(exc: BaseException, name: str) -> bool:
+    return any(c.__name__ == name for c in type(exc).__mro__)

@@ -30,6 +30,7 @@ class CurrentJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
     forgotten: threading.Event = field(default_factory=threading.Event)  # the queue lost our lease
+    withdrawn: threading.Event = field(default_factory=threading.Event)  # deleted / finished elsewhere
 
 
 class Heartbeat:

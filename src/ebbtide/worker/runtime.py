@@ -29,7 +29,7 @@ from ebbtide.queue.base import Delivery
 from ebbtide.reconcile import reconcile_dead_letters
 from ebbtide.services import Services
 from ebbtide.worker.context import Cancelled, JobContext
-from ebbtide.worker.decisions import backoff, describe_failure, is_last_receive
+from ebbtide.worker.decisions import backoff, describe_failure
 from ebbtide.worker.ecs_protection import EcsProtection, ecs_protection_for
 from ebbtide.worker.foreign import Unadoptable, adopt, is_foreign
 from ebbtide.worker.handlers import Outcome, resolve
@@ -41,6 +41,8 @@ from ebbtide.worker.riding import lease_taken_over, riding_services
 from ebbtide.worker.spot import ImdsClient, SpotNotice, SpotWatcher, spot_enabled
 from ebbtide.worker.status import StatusWriter
 from ebbtide.worker.tempdirs import TempRoot
+from ebbtide.worker.verdict import Verdict, verdict
+from ebbtide.worker.withdrawn import is_withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +275,7 @@ class Worker:
                 current.cancel,
                 status,
                 current.progress,
+                pool=self.pool,
             )
             run, stopped = self._supervise(ctx)
             result = self._conclude(job, attempt, delivery, current, run, stopped, status)
@@ -347,6 +350,10 @@ class Worker:
             if status:
                 status.retrying(reason)
             return Result.RELEASED
+        if current.withdrawn.is_set():  # deleted while running: nothing to retry or record
+            if delivery is not None:
+                queue.ack(delivery)
+            return Result.SKIPPED
         if current.lost.is_set():
             # Another worker holds the message now; its attempt is the live one.
             catalog.finish_attempt(job.id, attempt.id, JobState.QUEUED, error="lease lost to another worker")
@@ -360,7 +367,7 @@ class Worker:
                 status.retrying(text)
             return Result.FAILED
         n = delivery.receive_count
-        if is_last_receive(n, queue.max_receives):
+        if verdict(error, n, queue.max_receives) is Verdict.DEAD:
             queue.dead_letter(delivery, text)
             catalog.finish_attempt(job.id, attempt.id, JobState.DEAD, error=text)
             if status:
@@ -396,9 +403,13 @@ class Worker:
                     current.forgotten.set()
                     log.warning("the queue forgot this job's lease; the ledger says it is still ours,"
                                 " working on", extra={"job_id": current.job_id})
+            if not current.withdrawn.is_set() and is_withdrawn(catalog, current.job_id, current.media_id):
+                log.info("job withdrawn (deleted or finished); cancelling", extra={"job_id": current.job_id})
+                current.withdrawn.set()
+                current.cancel.set()
             p = current.progress
             catalog.report_progress(current.job_id, current.attempt_id, p.fraction, p.speed, p.eta)
-            if current.media_id:
+            if current.media_id and not current.withdrawn.is_set():
                 catalog.set_media_progress(current.media_id, p.fraction)
                 self._progress_event(current.media_id, current.job_id, p.fraction)
         if state == WorkerState.GONE:

@@ -9,14 +9,13 @@ crashed attempts left behind, so each media ends with exactly one HLS set.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from ebbtide.errors import EbbtideError
 from ebbtide.storage.sources import is_location, open_sources, parse_location
 from ebbtide.worker import chunking
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.handlers import Outcome
-from ebbtide.worker.intake import hls_root, safe_filename
+from ebbtide.worker.intake import hls_root
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,8 @@ def run(ctx: JobContext) -> Outcome:
     if not job.media_id:
         raise EbbtideError(f"transcode job {job.id} names no media", hint="submit uploads with submit_file")
     media = services.catalog.get_media(job.media_id)
-    src = ctx.job_dir / "source" / safe_filename(Path(media.source_key).name)
+    # A neutral local name: the container is sniffed from the bytes, never guessed from a name.
+    src = ctx.job_dir / "source" / "input"
     src.parent.mkdir(parents=True, exist_ok=True)
     if is_location(media.source_key):  # a source in place, in the user's own bucket: one piece
         open_sources(services.settings.sources).get_file(parse_location(media.source_key), src)
@@ -49,7 +49,9 @@ def run(ctx: JobContext) -> Outcome:
         ctx.progress(p.fraction, p.speed, p.eta)
 
     out = ctx.job_dir / "hls"
-    result = transcode(src, out, services.settings.media, on_progress=on_progress, cancel=ctx.cancel)
+    result = transcode(
+        src, out, services.settings.media, on_progress=on_progress, cancel=ctx.cancel, speed=_pool_speed(ctx)
+    )
     ctx.check_cancelled()
     src.unlink(missing_ok=True)  # free the disk before the upload copies
 
@@ -80,6 +82,13 @@ def run(ctx: JobContext) -> Outcome:
         recorded=True,
         won=won,
     )
+
+
+def _pool_speed(ctx: JobContext) -> float:
+    """The worker's pool's measured speed (media s per wall s); the slowest pool's if unknown."""
+    pools = ctx.services.settings.fleet.pools
+    mine = [p.speed for p in pools if p.name == ctx.pool]
+    return mine[0] if mine else min((p.speed for p in pools), default=1.0)
 
 
 def _remove_stale_sets(ctx: JobContext, root: str, keep: str) -> None:
