@@ -310,6 +310,32 @@ def test_doctor_finds_nothing_on_the_deployed_stack(stack: Deployed) -> None:
     assert json.loads(r.stdout) == []
 
 
+def test_the_images_entrypoint_runs_its_command_on_the_deployed_config(
+    stack: Deployed, tmp_path: Path
+) -> None:
+    """deploy/docker-entrypoint.sh as the ECS tasks run it (EBBTIDE_CONFIG_URL from the task definition)."""
+    script = Path(__file__).resolve().parents[2] / "deploy" / "docker-entrypoint.sh"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EBBTIDE_")}
+    env = {
+        **base,
+        "HOME": str(tmp_path),
+        "EBBTIDE_CONFIG_URL": stack.outputs["ConfigUrl"],
+        "AWS_ENDPOINT_URL": stack.endpoint,
+        "AWS_REGION": REGION,
+        "PATH": f"{Path(sys.executable).parent}:{base['PATH']}",
+    }
+    r = subprocess.run(
+        ["sh", str(script), "ebbtide", "config", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "config OK" in r.stdout and f"sqs://{stack.name}-jobs" in r.stdout
+    assert oct((tmp_path / "ebbtide.yaml").stat().st_mode & 0o777) == "0o600"
+
+
 def test_destroy_removes_everything(stack: Deployed) -> None:
     # media is never deleted by accident: a bucket that holds objects stops destroy
     r = cli("--config", str(stack.config), "aws", "destroy")
