@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck bench clean install services browser smoke docs bullmq
+.PHONY: up test lint typecheck bench clean install services browser smoke docs bullmq lint-deploy
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,6 +13,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# cfn-lint, parliament, checkov and hadolint live in their own venv: their pins never meet the app's.
+LINT_VENV := .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed
+$(LINT_STAMP): deploy/lint/requirements.txt
+	test -x $(LINT_VENV)/bin/python || $(PY) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install -q --upgrade pip
+	$(LINT_VENV)/bin/pip install -q -r deploy/lint/requirements.txt
+	touch $(LINT_STAMP)
+
+# the generated CloudFormation templates, their IAM policies and the Dockerfiles
+lint-deploy: $(STAMP) $(LINT_STAMP)
+	bash deploy/lint/run.sh
 
 up: $(STAMP)
 	$(BIN)/ebbtide up
@@ -38,7 +51,7 @@ bullmq:
 	       npm install --prefix $$d --no-audit --no-fund --silent bullmq@$$v ioredis >/dev/null \
 	       || { echo "error: npm could not install bullmq@$$v; hint: apt-get install nodejs npm"; exit 1; }; }; done
 
-test: $(STAMP) browser services bullmq
+test: $(STAMP) browser services bullmq lint-deploy
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadgroup
@@ -63,4 +76,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/sim_bench.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LINT_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "ebbtide.cli.fleet_cmd",
     "ebbtide.cli.sim_cmd",
     "ebbtide.cli.doctor_cmd",
+    "ebbtide.cli.aws_cmd",
     "ebbtide.cli.web_cmd",
     "ebbtide.cli.events_cmd",
 )

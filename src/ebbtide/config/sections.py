@@ -342,6 +342,20 @@ class WebConfig(Section):
 class AwsConfig(Section):
     region: str = Field("us-east-1", description="default AWS region")
     endpoint_url: str | None = Field(None, description="AWS endpoint override (moto, localstack)")
+    stack_name: str = Field("ebbtide", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,30}$",
+                            description="CloudFormation stack that `ebbtide aws deploy` creates")
+    vpc: str | None = Field(None, description="VPC for the stack's workers; empty: the default VPC")
+    subnets: tuple[str, ...] = Field((), description="subnets for workers and tasks; empty: the VPC's")
+    ami: str | None = Field(None, description="AMI of EC2/ASG workers; empty: Debian 12 (SSM public)")
+    install: str = Field("ebbtide", description="pip requirement a stock AMI installs at boot")
+    image: str = Field("ghcr.io/ebbtide/worker:0.1.0", description="container image of CPU ECS workers")
+    gpu_image: str = Field("ghcr.io/ebbtide/worker-gpu:0.1.0",
+                           description="container image of ECS workers on pools with options.gpu")
+    controller_image: str = Field("ghcr.io/ebbtide/web:0.1.0",
+                                  description="container image of the controller's ECS service")
+    controller: Literal["ecs", "none"] = Field(
+        "ecs", description="run the scaler as an ECS service (none: it runs on your edge box)")
+    log_retention_days: int = Field(30, ge=1, description="CloudWatch log retention of the stack's logs")
 
 
 _FIELD = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"

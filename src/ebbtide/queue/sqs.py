@@ -72,6 +72,11 @@ _STALE_CODES = {
 }
 _MISSING_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 _SYSTEM_ATTRS = ["ApproximateReceiveCount", "SentTimestamp"]
+# The IAM actions producers, workers and the scaler need on the queue and its DLQ (batch calls use
+# the same actions); ebbtide.deploy writes the roles from this. Creating the queues, or adding a
+# missing redrive policy, needs sqs:CreateQueue / sqs:SetQueueAttributes too: the stack does that.
+ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage", "sqs:ReceiveMessage",
+           "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
 # the endpoint did not answer (refused, timed out, closed mid-reply): declared by type
 _DRIVER_DOWN = (BotoConnectionError, HTTPClientError)
 # the endpoint answered that it is overloaded or broken for now

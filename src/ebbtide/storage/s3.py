@@ -24,6 +24,10 @@ from ebbtide.storage.signing import content_disposition
 
 log = logging.getLogger(__name__)
 
+# The IAM actions this store calls (presigned URLs act with the signer's rights); ebbtide.deploy
+# writes the roles from these. Bucket-level ones apply to the bucket ARN, object ones to its keys.
+BUCKET_ACTIONS = ("s3:ListBucket",)
+OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _BAD_UPLOAD = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML"}

@@ -19,6 +19,8 @@ from ebbtide.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
+# The agent calls this with the task role's credentials; ebbtide.deploy grants it from here.
+ACTIONS = ("ecs:UpdateTaskProtection",)
 ENV_AGENT = "ECS_AGENT_URI"
 STATE_PATH = "/task-protection/v1/state"
 

@@ -25,11 +25,11 @@ from ebbtide.fleet.providers.base import Instance, LaunchResult
 
 log = logging.getLogger("ebbtide.fleet.asg")
 
-PERMISSIONS = (
-    "autoscaling:DescribeAutoScalingGroups, autoscaling:SetDesiredCapacity, "
-    "autoscaling:TerminateInstanceInAutoScalingGroup, autoscaling:SetInstanceProtection and "
-    "ec2:DescribeInstances"
-)
+# Every AWS action this provider calls: the scaler's IAM policy is generated from this (ebbtide.deploy).
+ACTIONS = ("autoscaling:DescribeAutoScalingGroups", "autoscaling:SetDesiredCapacity",
+           "autoscaling:TerminateInstanceInAutoScalingGroup", "autoscaling:SetInstanceProtection",
+           "ec2:DescribeInstances")
+PERMISSIONS = aws.sentence(ACTIONS)
 LIVE_STATES = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
 PROTECT_BATCH = 50  # SetInstanceProtection takes at most 50 ids
 

@@ -94,6 +94,11 @@ class PoolOptions:
         return value
 
 
+def sentence(actions: tuple[str, ...]) -> str:
+    """`a, b and c`: a provider's ACTIONS as the hint text of a permission error."""
+    return actions[0] if len(actions) == 1 else ", ".join(actions[:-1]) + " and " + actions[-1]
+
+
 def client(service: str, settings: Settings, opts: PoolOptions) -> Any:
     """A boto3 client for one pool; a missing profile is a ConfigError at start, not mid-run."""
     import boto3

@@ -38,9 +38,10 @@ from ebbtide.fleet.providers.base import Instance, LaunchResult
 log = logging.getLogger("ebbtide.fleet.ec2")
 
 LIVE_STATES = ("pending", "running")
-PERMISSIONS = (
-    "ec2:RunInstances, ec2:CreateTags, ec2:DescribeInstances, ec2:TerminateInstances and iam:PassRole"
-)
+# Every AWS action this provider calls: the scaler's IAM policy is generated from this (ebbtide.deploy).
+ACTIONS = ("ec2:RunInstances", "ec2:CreateTags", "ec2:DescribeInstances", "ec2:TerminateInstances",
+           "iam:PassRole")
+PERMISSIONS = aws.sentence(ACTIONS)
 
 
 def bootstrap_script(pool: str, worker_id: str | None, command: str) -> str:

@@ -24,7 +24,9 @@ from ebbtide.fleet.providers.base import Instance, LaunchResult
 
 log = logging.getLogger("ebbtide.fleet.ecs")
 
-PERMISSIONS = "ecs:DescribeServices, ecs:UpdateService, ecs:ListTasks and ecs:DescribeTasks"
+# Every AWS action this provider calls: the scaler's IAM policy is generated from this (ebbtide.deploy).
+ACTIONS = ("ecs:DescribeServices", "ecs:UpdateService", "ecs:ListTasks", "ecs:DescribeTasks")
+PERMISSIONS = aws.sentence(ACTIONS)
 LIVE_TASK_STATES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING", "RUNNING"})
 
 

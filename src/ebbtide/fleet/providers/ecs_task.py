@@ -36,10 +36,10 @@ from ebbtide.fleet.providers.ecs_service import describe_tasks, list_task_arns, 
 
 log = logging.getLogger("ebbtide.fleet.ecs")
 
-PERMISSIONS = (
-    "ecs:RunTask, ecs:TagResource, ecs:ListTasks, ecs:DescribeTasks, ecs:StopTask, "
-    "ecs:DescribeTaskDefinition and iam:PassRole on the task and execution roles"
-)
+# Every AWS action this provider calls: the scaler's IAM policy is generated from this (ebbtide.deploy).
+ACTIONS = ("ecs:RunTask", "ecs:TagResource", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask",
+           "ecs:DescribeTaskDefinition", "iam:PassRole")
+PERMISSIONS = aws.sentence(ACTIONS) + " (PassRole on the task and execution roles)"
 
 
 class EcsTaskProvider:
