@@ -229,7 +229,7 @@ class _Builder:
 
     def queue(self) -> None:
         name = queue_name(self.s)
-        visibility = min(43200, math.ceil(max(self.s.queue.lease, self.s.worker.lease)))
+        visibility = min(43200, math.ceil(self.s.queue.lease))  # the lease workers take (queue.lease)
         common = {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}
         self.add("DeadLetterQueue", "AWS::SQS::Queue", {"QueueName": f"{name}-dlq", **common})
         self.add(
