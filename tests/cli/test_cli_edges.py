@@ -131,9 +131,9 @@ def test_nobody_working_decision() -> None:
 # config errors ---------------------------------------------------------------------------------------
 def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        load_settings(env={"EBBTIDE_WORKER__LEASE": "soon"}, overrides={"data_dir": str(tmp_path)})
+        load_settings(env={"EBBTIDE_QUEUE__LEASE": "soon"}, overrides={"data_dir": str(tmp_path)})
     assert err.value.message == (
-        "bad config in the environment: worker.lease (from $EBBTIDE_WORKER__LEASE): "
+        "bad config in the environment: queue.lease (from $EBBTIDE_QUEUE__LEASE): "
         "'soon' is not a duration; use a number of seconds or 90s, 10m, 2h, 1d"
     )
 
