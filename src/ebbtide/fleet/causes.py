@@ -89,6 +89,7 @@ class DecisionRecord:
     drained: int = 0
     reaped: int = 0
     error: PoolError | None = None
+    launch_error: str = ""  # what the provider said when a launch fell short (spot shortage, quota)
 
     def has(self, note: Note) -> bool:
         return any(n == note for n, _ in self.notes)
@@ -114,7 +115,7 @@ def _note_text(note: Note, n: int, rec: DecisionRecord) -> str:
         Note.UNDRAIN: f"drain cancelled for {n}",
         Note.DEFERRED_BUDGET: f"{n} launch(es) deferred by the launch budget",
         Note.DEFERRED_QUOTA: f"{n} launch(es) deferred by the quota",
-        Note.LAUNCH_SHORT: f"launch fell short by {n}",
+        Note.LAUNCH_SHORT: f"launch fell short by {n}" + (f": {rec.launch_error}" * bool(rec.launch_error)),
         Note.FALLBACK: f"+{n} from a pool whose launch fell short",
         Note.REAP_UNHEALTHY: f"reaped {n} that never reported",
         Note.REAP_HUNG: f"reaped {n} that stopped reporting",

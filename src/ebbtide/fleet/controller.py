@@ -62,11 +62,12 @@ class PoolOutcome:
     notes: tuple[tuple[Note, int], ...] = ()
     detail: str = ""  # the policy's figures
     error: PoolError | None = None
+    launch_error: str = ""
 
     def record(self, policy: str, at: float) -> DecisionRecord:
         return DecisionRecord(self.pool, policy, at, self.desired, self.running, self.busy, self.cause,
                               self.notes, self.detail, self.launched, self.retired, self.drained,
-                              self.reaped, self.error)
+                              self.reaped, self.error, self.launch_error)
 
     @property
     def reason(self) -> str:
@@ -342,8 +343,9 @@ class Controller:
             err = self._state[view.name].error if view.name in self._failed_now else None
             if err is not None:
                 notes.append((Note.PROVIDER_ERROR, 1))
+            launch_error = self._state[view.name].failures[-1].message if carry else ""
             out.append(PoolOutcome(view.name, desired, running, busy, launched, retired, drained, n_reaped,
-                                   dec.cause, tuple(notes), dec.reason, err))
+                                   dec.cause, tuple(notes), dec.reason, err, launch_error))
         return out
 
     def _protect_busy(self, views: Sequence[PoolView], now: float) -> None:
