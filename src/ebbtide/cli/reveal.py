@@ -30,5 +30,6 @@ def reveal_password(name: str, password: str, data_dir: Path) -> None:
     path = data_dir / PASSWORD_FILE
     write_private(path, f"{name} {password}\n")
     console.print(
-        f"login: [bold]{name}[/]; its password is in {path} (mode 0600; delete the file once read)"
+        f"login: [bold]{name}[/]; its password is in {path} (mode 0600; delete the file once read)",
+        soft_wrap=True,  # a path must stay on one line to be copied
     )
