@@ -110,12 +110,13 @@ def test_schemathesis_finds_no_server_errors(server: LiveServer, tmp_path: Path)
         "none",
     ]
     t0 = time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     elapsed = time.monotonic() - t0
     tail = out.stdout[-4000:] + out.stderr[-2000:]
     print(f"schemathesis: {elapsed:.1f} s\n{tail}")
     assert out.returncode == 0, tail
     assert re.search(r"\d+ passed", out.stdout) and "Server error" not in out.stdout
-    assert "FAILURES" not in out.stdout and elapsed < 60
+    # a bound against hangs, not a speed target: the API grew to ~800 generated cases
+    assert "FAILURES" not in out.stdout and elapsed < 240
     # the server is still healthy after the fuzzing
     assert httpx.get(f"{server.url}/health").status_code == 200
