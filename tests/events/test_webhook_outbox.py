@@ -19,6 +19,7 @@ from typing import Any
 
 from ebbtide.catalog.states import JobState
 from ebbtide.config import load_settings
+from ebbtide.events.outbox import ProgressThrottle, media_steps
 from ebbtide.events.sender import pick, retry_delay, verify
 from ebbtide.services import open_services
 
@@ -139,6 +140,12 @@ def test_kill_mid_delivery_loses_nothing_and_keeps_order(tmp_path: Path) -> None
 
 def test_pure_parts() -> None:
     assert [retry_delay(n, 1, 10) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 10]
+    throttle = ProgressThrottle(5)
+    assert [throttle.due("a", t) for t in (0, 1, 4.9, 5, 6)] == [True, False, False, True, False]
+    assert throttle.due("b", 1)  # per media
+    assert media_steps("transcoding", "complete") == ["transcoded", "complete"]
+    assert media_steps("transcoded", "complete") == ["complete"]
+    assert media_steps(None, "uploaded") == ["uploaded"]
 
     class R:
         def __init__(self, id: int, media: str, due: float) -> None:

@@ -82,3 +82,26 @@ def test_probe_reads_only_what_it_needs(tmp_path: Path, moto_endpoint: str) -> N
     assert abs(info.duration - 20) < 0.5
     print(f"probe read {reader.bytes_read} of {reader.size} bytes")
     assert reader.bytes_read < reader.size / 2
+
+
+def test_cli_submit_s3_location(tmp_path: Path, moto_endpoint: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ebbtide.cli.main import app
+
+    bucket = f"cli-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    clip = generate_clip(tmp_path / "a.mp4", seconds=1, width=320, height=240)
+    s3.upload_file(str(clip), bucket, "in/a.mp4")
+    cfg = tmp_path / "ebbtide.yaml"
+    sources = {"endpoint_url": moto_endpoint, "region": "us-east-1"}
+    cfg.write_text(json.dumps({"data_dir": str(tmp_path / "data"), "sources": sources}))
+    base = ["--config", str(cfg), "submit", "--no-follow"]
+    out = CliRunner().invoke(app, [*base, f"s3://{bucket}/in/a.mp4"])
+    assert out.exit_code == 0, out.output
+    assert "queued" in out.output
+    out = CliRunner().invoke(app, [*base, f"s3://{bucket}/in/missing.mp4"])  # main() prints it in one line
+    assert out.exit_code != 0 and "does not exist" in str(out.exception), out.output
