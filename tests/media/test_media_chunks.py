@@ -58,7 +58,7 @@ def test_boundaries_are_whole_segments_and_gops() -> None:
 
 
 def test_plan_splits_on_boundaries_and_covers_the_source() -> None:
-    chunks = plan_chunks(7200.0, Fraction(30), 60, 6.0, 4)
+    chunks = plan_chunks(7200.0, Fraction(30), 60, 6.0, 4, first_weight=1.0)
     assert [c.index for c in chunks] == [0, 1, 2, 3]
     assert chunks[0].start_frame == 0 and chunks[-1].end_frame is None
     for a, b in itertools.pairwise(chunks):
@@ -66,6 +66,14 @@ def test_plan_splits_on_boundaries_and_covers_the_source() -> None:
         assert b.start_frame % 180 == 0
         assert b.first_segment == b.start_frame // 180
     assert chunks[1].start == 1800.0 and chunks[1].describe(7200.0) == "chunk 2 of 4 (1800-3600 s)"
+
+
+def test_the_first_chunk_is_short_so_the_start_plays_early() -> None:
+    chunks = plan_chunks(7200.0, Fraction(30), 60, 6.0, 5, first_weight=0.25)
+    lengths = [((c.end or 7200.0) - c.start) for c in chunks]
+    assert lengths[0] == pytest.approx(7200 * 0.25 / 4.25, abs=6.0)
+    assert all(x == pytest.approx(7200 / 4.25, abs=6.0) for x in lengths[1:])
+    assert all(c.start_frame % 180 == 0 for c in chunks)
 
 
 def test_plan_never_makes_empty_chunks() -> None:
@@ -142,7 +150,8 @@ def test_nvenc_chunk_command_has_the_same_shape() -> None:
     # keyframes on the source's timeline, counted from this chunk's start
     assert opt(a, "-force_key_frames:v") == "expr:gte(t-3600.000000,n_forced*2)"
     assert not any(x.startswith("-threads") for x in a)
-    assert opt(a, "-start_number") == "600" and opt(a, "-hls_segment_options") == SEGMENT_OPTIONS
+    assert opt(a, "-start_number") == str(c.first_segment) == "600"
+    assert opt(a, "-hls_segment_options") == SEGMENT_OPTIONS
 
 
 def test_audio_command_encodes_the_whole_file_once() -> None:
@@ -167,7 +176,7 @@ def chunked(
     root = tmp_path_factory.mktemp("chunked")
     opts = EncodeOptions(preset="veryfast", storyboard=False, progress=False)
     parts = []
-    for c in plan_chunks(ladder.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 3):
+    for c in plan_chunks(ladder.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 3, 1.0):
         m, enc = encode_chunk(str(source), root / f"c/{c.index:03d}-a", ladder, opts, c)
         assert enc == "libx264"
         parts.append(m.with_prefix(f"c/{c.index:03d}-a/"))

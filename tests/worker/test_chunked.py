@@ -193,3 +193,44 @@ def test_delete_mid_run_cancels_every_chunk_and_leaves_no_objects(
 
 def _ffmpeg_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
+
+
+def test_sigkill_of_a_chunks_worker_redoes_only_that_chunk(
+    make_env: Callable[..., Any], clip12: Path
+) -> None:
+    import os
+    import signal
+
+    from worker_helpers import spawn_worker, worker_logs
+
+    _, services, config = make_env(media={**CHUNKED, "preset": "medium"}, fleet=POOLS)
+    owner = services.catalog.create_user("ada")
+    media, _ = _split(services, owner.id, clip12)
+    victim = spawn_worker(config)
+    try:
+        job = wait_for(
+            lambda: next(
+                (j for j in _jobs(services, media.id, TRANSCODE_CHUNK) if j.state == JobState.RUNNING), None
+            ),
+            60,
+            "a chunk running in the worker process",
+        )
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        rescuer = WorkerThread(services).start()
+        try:
+            wait_for(
+                lambda: services.catalog.get_media(media.id).state == MediaState.COMPLETE, 120, "complete"
+            )
+        finally:
+            stop_all([rescuer])
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    for j in _jobs(services, media.id, TRANSCODE_CHUNK):
+        atts = services.catalog.attempts(j.id)
+        assert sum(a.won for a in atts) == 1
+        if j.id == job.id:
+            assert len(atts) == 2, worker_logs(config)  # the killed one, then the redo
+    others = [j for j in _jobs(services, media.id, TRANSCODE_CHUNK) if j.id != job.id]
+    assert all(len(services.catalog.attempts(j.id)) == 1 for j in others)
