@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ebbtide.catalog.base import Catalog
 from ebbtide.clock import SYSTEM_CLOCK, Clock
-from ebbtide.errors import EbbtideError
+from ebbtide.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from ebbtide.catalog.sql import SqlCatalog
@@ -47,9 +47,10 @@ def open_catalog(url: str, clock: Clock = SYSTEM_CLOCK) -> SqlCatalog:
     except OperationalError as e:
         engine.dispose()
         reason = str(e.orig).strip().splitlines()[0] if e.orig else "unknown error"
-        raise EbbtideError(
+        raise BackendUnavailable(
             f"cannot open the catalog database {shown}: {reason}",
             hint="check catalog.url; for PostgreSQL, is the server running and the database created?",
+            part="catalog",
         ) from None
     except Exception:
         engine.dispose()

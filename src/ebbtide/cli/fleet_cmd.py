@@ -51,7 +51,7 @@ def up(
     from ebbtide.worker.runtime import CANCEL_WAIT
 
     s = with_web_address(settings(), host, port)
-    services = open_services(s)
+    services = open_services(s, wait=s.worker.outage_budget)  # a server still starting: wait
     controller = build_controller(services, config_path=context._config_path)
     pools = ", ".join(f"{p.name} ({p.provider}, {p.min}-{p.max})" for p in s.fleet.pools)
     console.print(f"[bold]ebbtide up[/] data in {s.data_path}; pools: {pools}; policy {s.fleet.policy.kind}")
@@ -85,7 +85,8 @@ def scaler(
     from ebbtide.fleet.build import build_controller
     from ebbtide.services import open_services
 
-    services = open_services(settings())
+    s = settings()
+    services = open_services(s, wait=0 if once else s.worker.outage_budget)
     try:
         controller = build_controller(services, config_path=context._config_path)
         if once:

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             except ValueError as e:
                 raise ConfigError(f"--idle-exit: {e}", hint="write e.g. --idle-exit 10m") from None
         s = settings()
-        services = open_services(s)
+        services = open_services(s, wait=s.worker.outage_budget)  # a server still starting: wait
         try:
             w = Worker(
                 services, pool=pool, once=once, idle_exit=idle, job_id=job or None,
