@@ -131,7 +131,7 @@ class LiveServer:
             self.proc = subprocess.Popen(
                 [*EBBTIDE, "-c", str(self.config), "serve"], env=self.env(), stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a bound against hangs; a loaded machine boots slowly
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"ebbtide serve exited: {self.log.read_text()[-2000:]}")
