@@ -9,11 +9,12 @@ crashed attempts left behind, so each media ends with exactly one HLS set.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from ebbtide.errors import EbbtideError
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.handlers import Outcome
-from ebbtide.worker.intake import hls_root
+from ebbtide.worker.intake import hls_root, safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ def run(ctx: JobContext) -> Outcome:
     if not job.media_id:
         raise EbbtideError(f"transcode job {job.id} names no media", hint="submit uploads with submit_file")
     media = services.catalog.get_media(job.media_id)
-    # A neutral local name: the container is sniffed from the bytes, never guessed from a name.
-    src = ctx.job_dir / "source" / "input"
+    # The name only labels messages: the demuxer is chosen from the bytes (media/containers.py).
+    src = ctx.job_dir / "source" / safe_filename(Path(media.source_key).name)
     src.parent.mkdir(parents=True, exist_ok=True)
     services.store.get_file(media.source_key, src)
     ctx.check_cancelled()
