@@ -115,9 +115,8 @@ def main() -> None:
         return build_command(src, out, ladder, opts)
 
     def before() -> None:
-        subprocess.run(
-            [ffmpeg_path(), "-hide_banner", "-nostdin", *_strip_forced_input(fresh(), src)], check=True
-        )
+        cmd = [ffmpeg_path(), "-hide_banner", "-nostdin", *_strip_forced_input(fresh(), src)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # its -progress lines
 
     def after() -> None:
         run_ffmpeg(fresh(), timeout=budget, memory=cfg.limits.max_memory, what="bench")
