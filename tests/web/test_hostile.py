@@ -239,3 +239,28 @@ def test_hostile_corpus_web_422_worker_dead_at_once_memory_bounded(
         f"budget {budget / 2**20:.0f} MB)"
     )
     assert peak[0] < budget
+
+
+def test_probes_are_limited_in_number_503_beyond(data_dir: Path, clip: Path) -> None:
+    """With every probe slot taken, an upload gets 503 + Retry-After at once instead of a new child."""
+    from ebbtide.web import probe_proc
+
+    services = open_services(make_settings(data_dir, media={"limits": {"web_probes": 1}}))
+    with TestClient(create_app(services), base_url="http://127.0.0.1:8000") as client:
+        env = Env(
+            services,
+            client,
+            account(services, "alice"),
+            account(services, "bob"),
+            account(services, "r", True),
+        )
+        slot = probe_proc._slot(1)
+        assert slot.acquire(timeout=1)  # another upload's probe is running
+        try:
+            r = env.upload(env.alice, clip)
+            assert r.status_code == 503 and r.headers["retry-after"] == str(probe_proc.RETRY_AFTER), r.text
+            assert "try again" in (r.json()["hint"] or "")
+        finally:
+            slot.release()
+        assert env.upload(env.alice, clip).status_code == 201
+    services.close()

@@ -15,7 +15,8 @@ from ebbtide.worker.intake import submit_job, submit_uploaded
 from ebbtide.worker.runtime import Worker
 
 
-def test_poison_upload_is_dead_lettered_while_other_jobs_finish(make_env: Callable[..., Any]) -> None:
+def test_poison_upload_is_dead_at_once_while_other_jobs_finish(make_env: Callable[..., Any]) -> None:
+    """Not a video is Permanent: dead on its first attempt (issue 10), not after max_receives."""
     _, services, _ = make_env(queue={"max_receives": 3, "backoff_base": 0.2, "backoff_max": 1})
     owner = services.catalog.create_user("carol")
     key = f"users/{owner.id}/media/poison1/source/holiday.mp4"
@@ -33,16 +34,16 @@ def test_poison_upload_is_dead_lettered_while_other_jobs_finish(make_env: Callab
         stop_all(workers)
     dead = services.queue.dead_letters()
     assert len(dead) == 1 and json.loads(dead[0].body)["job_id"] == media.job_id
-    assert dead[0].receive_count == 3
+    assert dead[0].receive_count == 1
     assert "not a video file" in dead[0].reason
     media = services.catalog.get_media(media.id)
     assert media.state == MediaState.FAILED
     assert media.error and media.error.startswith("the upload is not a video file: holiday.mp4")
     assert "upload an MP4" in media.error
     job = services.catalog.get_job(media.job_id or "")
-    assert job.state == JobState.DEAD and job.attempts == 3
+    assert job.state == JobState.DEAD and job.attempts == 1
     outcomes = [a.outcome for a in services.catalog.attempts(job.id)]
-    assert sorted(outcomes) == ["dead", "failed", "failed"]
+    assert outcomes == ["dead"]
     assert services.queue.stats().backlog == 0
 
 

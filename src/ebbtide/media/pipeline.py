@@ -34,6 +34,7 @@ from ebbtide.media.ladder import Ladder, plan_ladder
 from ebbtide.media.limits import time_budget
 from ebbtide.media.probe import ProbeResult
 from ebbtide.media.progress import Progress, ProgressParser
+from ebbtide.media.sandbox import own_cgroup_dir
 from ebbtide.media.validate import validate_hls
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,11 @@ def _encode(
     _clear_outputs(outdir, ladder)
     (outdir / STORYBOARD_FRAMES).mkdir(parents=True, exist_ok=True)
     args = build_command(src, outdir, ladder, opts)
+    # CUDA maps tens of GB of address space: RLIMIT_AS would break NVENC, so a GPU encode is
+    # capped only by a cgroup (sandbox.make_cgroup) — the CPU fallback is capped either way.
+    memory = bounds.memory if opts.encoder == "libx264" or own_cgroup_dir() else None
     run_ffmpeg(args, on_line=parser.feed, cancel=cancel, what="the transcode",
-               timeout=bounds.seconds, memory=bounds.memory)  # fmt: skip
+               timeout=bounds.seconds, memory=memory)  # fmt: skip
 
 
 def _thumbnail(

@@ -74,7 +74,7 @@ def submit_file(services: Services, path: Path | str, owner_id: str, title: str 
     from ebbtide.media.probe import probe  # PyAV: imported only when needed
 
     path = Path(path)
-    info = probe(path)
+    info = probe(path, services.settings.media.limits)
     media_id = new_id()
     key = source_key(owner_id, media_id, path.name)
     services.store.put_file(key, path, mimetypes.guess_type(path.name)[0] or "application/octet-stream")

@@ -350,7 +350,8 @@ class Worker:
             if status:
                 status.retrying(reason)
             return Result.RELEASED
-        if current.withdrawn.is_set():  # deleted while running: nothing to retry or record
+        if current.withdrawn.is_set():  # deleted while running: nothing to retry
+            catalog.finish_attempt(job.id, attempt.id, JobState.FAILED, error="withdrawn: video deleted")
             if delivery is not None:
                 queue.ack(delivery)
             return Result.SKIPPED

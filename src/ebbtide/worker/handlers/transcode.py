@@ -9,13 +9,14 @@ crashed attempts left behind, so each media ends with exactly one HLS set.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from ebbtide.errors import EbbtideError
 from ebbtide.storage.sources import is_location, open_sources, parse_location
 from ebbtide.worker import chunking
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.handlers import Outcome
-from ebbtide.worker.intake import hls_root
+from ebbtide.worker.intake import hls_root, safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ def run(ctx: JobContext) -> Outcome:
     if not job.media_id:
         raise EbbtideError(f"transcode job {job.id} names no media", hint="submit uploads with submit_file")
     media = services.catalog.get_media(job.media_id)
-    # A neutral local name: the container is sniffed from the bytes, never guessed from a name.
-    src = ctx.job_dir / "source" / "input"
+    # The name only labels messages: the demuxer is chosen from the bytes (media/containers.py).
+    src = ctx.job_dir / "source" / safe_filename(Path(media.source_key).name)
     src.parent.mkdir(parents=True, exist_ok=True)
     if is_location(media.source_key):  # a source in place, in the user's own bucket: one piece
         open_sources(services.settings.sources).get_file(parse_location(media.source_key), src)
