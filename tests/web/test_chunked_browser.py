@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from web_helpers import LiveServer
+from web_helpers import LiveServer, wait_js
 
 from ebbtide.config import load_settings
 from ebbtide.services import Services, open_services
@@ -107,7 +107,7 @@ def test_plays_while_encoding_then_across_chunk_boundaries(
             page.goto(f"{server.url}/watch/{vid}")
             page.wait_for_selector("#player[data-levels]", timeout=30_000)
             page.evaluate("document.getElementById('video').muted = true")
-            page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=30_000)
+            wait_js(page, "document.getElementById('video').currentTime > 1", timeout=30_000)
             # playing before the last chunk exists, from a growing EVENT playlist
             assert video()["state"] == "transcoding"
             assert page.evaluate(LOADED + ".type") == "EVENT"
@@ -116,20 +116,20 @@ def test_plays_while_encoding_then_across_chunk_boundaries(
             for _ in range(3):  # chunks 2 and 3, then the stitch
                 one_job(services)
             assert video()["state"] == "complete"
-            page.wait_for_function("document.getElementById('video').currentTime > 5", timeout=60_000)
-            page.wait_for_function(LOADED + ".live === false", timeout=30_000)
+            wait_js(page, "document.getElementById('video').currentTime > 5", timeout=60_000)
+            wait_js(page, LOADED + ".live === false", timeout=30_000)
 
             # VOD now: play across both chunk boundaries (4 s, 8 s), switching rungs before the first
             page.evaluate(WATCH)
             page.evaluate(
                 "(() => { const v = document.getElementById('video'); v.currentTime = 2.5; v.play(); })()"
             )
-            page.wait_for_function("document.getElementById('video').currentTime > 3", timeout=30_000)
+            wait_js(page, "document.getElementById('video').currentTime > 3", timeout=30_000)
             current = int(page.get_attribute("#player", "data-level") or "0")
             target = 1 - current
             page.select_option("#quality", str(target))
             page.wait_for_selector(f"#player[data-level='{target}']", timeout=30_000)
-            page.wait_for_function("document.getElementById('video').currentTime > 9", timeout=60_000)
+            wait_js(page, "document.getElementById('video').currentTime > 9", timeout=60_000)
             stalls = page.evaluate("window.stalls.slice(1)")  # the first is the seek itself
             assert all(s < 500 for s in stalls), stalls
             assert page.get_attribute("#player", "data-error") is None

@@ -17,7 +17,7 @@ import httpx
 import m3u8
 import psutil
 import pytest
-from web_helpers import EBBTIDE, LiveServer, free_port
+from web_helpers import EBBTIDE, LiveServer, free_port, wait_js
 
 from ebbtide.web.nginx import nginx_conf
 
@@ -172,7 +172,7 @@ def test_hls_js_plays_and_switches_through_nginx(fronted: Fronted) -> None:
             page.wait_for_url(fronted.nginx_url + "/")
             page.goto(f"{fronted.nginx_url}/watch/{fronted.media_id}")
             page.wait_for_selector("#player[data-levels]", timeout=30_000)
-            page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=45_000)
+            wait_js(page, "document.getElementById('video').currentTime > 1", timeout=45_000)
             heights = page.evaluate("window.ebbtideHls.levels.map(l => l.height)")
             current = int(page.get_attribute("#player", "data-level") or "-1")
             target = next(i for i in range(len(heights)) if i != current)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_helpers import REPO, LiveServer
+from web_helpers import REPO, LiveServer, wait_js
 
 from ebbtide.catalog.states import JobState, MediaState
 from ebbtide.config import load_settings
@@ -100,7 +100,7 @@ def test_pages_at_1280_and_390(site: tuple[LiveServer, Services, dict[str, str]]
                 page.wait_for_url(server.url + "/")
 
                 page.wait_for_selector("article.video[data-state=complete] img", timeout=30_000)
-                page.wait_for_function("document.querySelector('article.video img').complete")
+                wait_js(page, "document.querySelector('article.video img').complete")
                 retry = page.locator(f"article.video[data-id='{ids['retry']}']")
                 assert retry.get_attribute("data-state") == "retrying"
                 assert "Attempt 1 of 5 failed: ffmpeg was killed (signal 9). It will be tried again." in (
@@ -113,7 +113,7 @@ def test_pages_at_1280_and_390(site: tuple[LiveServer, Services, dict[str, str]]
 
                 page.goto(f"{server.url}/watch/{ids['ready']}")
                 page.wait_for_selector("#player[data-levels]", timeout=30_000)
-                page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=45_000)
+                wait_js(page, "document.getElementById('video').currentTime > 1", timeout=45_000)
                 page.evaluate("document.getElementById('video').pause()")
                 fits(page, width)
                 shot("player")
@@ -131,7 +131,7 @@ def test_pages_at_1280_and_390(site: tuple[LiveServer, Services, dict[str, str]]
                 assert page.inner_text("#player-status").startswith("Waiting to retry: attempt 1 of 5 failed")
 
                 page.goto(server.url + "/fleet")
-                page.wait_for_function("Number(document.getElementById('chart').dataset.points) >= 1",
+                wait_js(page, "Number(document.getElementById('chart').dataset.points) >= 1",
                                        timeout=15_000)
                 ticks = page.locator("#chart-axis span").all_inner_texts()
                 assert len(ticks) == 5 and all(":" in t for t in ticks), ticks

@@ -151,3 +151,13 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def wait_js(page: Any, expression: str, timeout: float = 30_000) -> None:
+    """Poll a JS expression through CDP until truthy. `page.evaluate` is exempt from the pages' CSP,
+    which forbids the string eval Playwright's `wait_for_function` runs inside the page."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(100)

@@ -26,7 +26,7 @@ WORKERS = 3
 
 def test_sigkill_chaos_loses_and_doubles_nothing(make_env: Callable[..., Any], tmp_path: Path) -> None:
     settings, services, config = make_env(
-        worker={"lease": 2, "grace": 1},
+        worker={"grace": 1},
         queue={"lease": 2, "max_receives": 20, "backoff_base": 0.1, "backoff_max": 0.5},
     )
     owner = services.catalog.create_user("chaos")

@@ -123,7 +123,7 @@ def test_single_run_without_a_message_runs_from_the_catalog(make_env: Callable[.
 
 
 def test_idle_exit_and_drain(make_env: Callable[..., Any]) -> None:
-    _, services, _ = make_env(worker={"lease": 0.6})
+    _, services, _ = make_env(queue={"lease": 0.6})
     t0 = time.monotonic()
     assert Worker(services, idle_exit=0.5, install_signals=False).run() == 0
     assert 0.4 <= time.monotonic() - t0 < 3

@@ -16,7 +16,7 @@ LEASE = 1.0
 
 @pytest.mark.parametrize("heartbeat", [True, False], ids=["heartbeat", "no-heartbeat"])
 def test_long_job_and_the_lease(make_env: Callable[..., Any], heartbeat: bool) -> None:
-    _, services, _ = make_env(worker={"lease": LEASE, "heartbeat": heartbeat}, queue={"lease": LEASE})
+    _, services, _ = make_env(worker={"heartbeat": heartbeat}, queue={"lease": LEASE})
     job = submit_job(services, "command", {"command": f"sleep {LEASE * 3}"})
     workers = [WorkerThread(services, worker_id=f"w{i}-{heartbeat}").start() for i in range(2)]
     try:

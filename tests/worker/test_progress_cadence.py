@@ -32,7 +32,7 @@ def test_a_ten_second_job_shows_progress_at_least_three_times_in_status(
 ) -> None:
     script = tmp_path / "slow.py"
     script.write_text(SCRIPT)
-    _, services, _ = make_env(queue={"lease": 120}, worker={"lease": 120})
+    _, services, _ = make_env(queue={"lease": 120})
     job = submit_job(services, "command", {"command": f"{sys.executable} {script}"})
     worker = WorkerThread(services).start()
     try:

@@ -33,7 +33,7 @@ def _ffmpeg_children() -> list[int]:
 
 def test_deleting_a_video_stops_its_running_transcode(make_env: Callable[..., Any], tmp_path: Any) -> None:
     lease = 3.0
-    _, services, _ = make_env(worker={"lease": lease}, media={"preset": "medium"})
+    _, services, _ = make_env(queue={"lease": lease}, media={"preset": "medium"})
     clip = generate_clip(tmp_path / "long.mp4", seconds=40, width=1280, height=720)
     owner = services.catalog.create_user("dora")
     media = submit_file(services, clip, owner.id, "long one")

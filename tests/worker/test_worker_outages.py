@@ -56,7 +56,7 @@ def _running(services: Any, job_id: str) -> None:
 
 
 def test_a_lease_the_queue_forgot_does_not_cancel_the_work(make_env: Callable[..., Any]) -> None:
-    _, services, _ = make_env(worker={"lease": 0.6}, queue={"lease": 0.6})
+    _, services, _ = make_env(queue={"lease": 0.6})
     job = submit_job(services, "command", {"command": "sleep 1.5"})
     w = WorkerThread(services, once=True, idle_exit=5).start()
     _running(services, job.id)
@@ -67,7 +67,7 @@ def test_a_lease_the_queue_forgot_does_not_cancel_the_work(make_env: Callable[..
 
 
 def test_a_lease_another_attempt_took_cancels_the_work(make_env: Callable[..., Any]) -> None:
-    _, services, _ = make_env(worker={"lease": 0.6}, queue={"lease": 0.6})
+    _, services, _ = make_env(queue={"lease": 0.6})
     job = submit_job(services, "command", {"command": "sleep 30"})
     w = WorkerThread(services, once=True, idle_exit=5).start()
     _running(services, job.id)

@@ -29,7 +29,7 @@ def build_config(data_dir: Path, **sections: dict[str, Any]) -> dict[str, Any]:
         "media": dict(FAST_MEDIA),
         "queue": {"lease": 3, "wait": 1, "backoff_base": 0.1, "backoff_max": 1},
         "worker": {
-            "lease": 3, "temp_dir": str(data_dir / "tmp"), "spot_watch": "off", "ecs_protection": "off",
+            "temp_dir": str(data_dir / "tmp"), "spot_watch": "off", "ecs_protection": "off",
         },
     }
     for name, values in sections.items():
