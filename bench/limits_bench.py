@@ -20,15 +20,12 @@ on the length. Pass --seconds 120 for the full-length figure.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from ebbtide.config import MediaConfig
@@ -41,48 +38,7 @@ from ebbtide.media.limits import time_budget
 from ebbtide.media.pipeline import encode_options
 from ebbtide.media.samples import generate_clip
 from ebbtide.media.sandbox import make_cgroup
-
-
-def _tree_rss(root: int) -> int:
-    children: dict[int, list[int]] = {}
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(stat[1]), []).append(int(p))
-    total, stack = 0, list(children.get(root, []))
-    while stack:
-        pid = stack.pop()
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        stack += children.get(pid, [])
-    return total
-
-
-@contextmanager
-def peak_children_rss() -> Iterator[list[int]]:
-    """Peak RSS of this process's descendants while the block runs."""
-    peak = [0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], _tree_rss(os.getpid()))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
-        yield peak
-    finally:
-        stop.set()
-        t.join()
+from ebbtide.rss import peak_tree_rss
 
 
 def _strip_forced_input(args: list[str], src: Path) -> list[str]:
@@ -126,10 +82,10 @@ def main() -> None:
     for _ in range(a.repeat):
         for name, fn in methods.items():
             t0 = time.monotonic()
-            with peak_children_rss() as peak:
+            with peak_tree_rss(0.02, include_root=False) as peak:
                 fn()
             runs[name].append((peak[0], time.monotonic() - t0))
-    with peak_children_rss() as probe_peak:
+    with peak_tree_rss(0.02, include_root=False) as probe_peak:
         probe_isolated(src, cfg.limits)
     cap_kind = "cgroup v2" if (cg := make_cgroup(cfg.limits.max_memory)) else "RLIMIT_AS"
     if cg:

@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from hostile_corpus import corpus, gap_clip, playlist
 from web_helpers import Env, account, make_settings
 
+from ebbtide.rss import peak_tree_rss, tree_rss
 from ebbtide.services import open_services
 from ebbtide.web.app import create_app
 from ebbtide.worker import intake
@@ -134,48 +135,6 @@ def _http_counter() -> Iterator[tuple[str, type[_Counter]]]:
         srv.server_close()
 
 
-def _tree_rss(root: int) -> int:
-    """Bytes resident in `root` and all its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(stat[1]), []).append(int(p))
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        stack += children.get(pid, [])
-    return total
-
-
-@contextmanager
-def _peak_rss() -> Iterator[list[int]]:
-    peak = [0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], _tree_rss(os.getpid()))
-            time.sleep(0.05)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
-        yield peak
-    finally:
-        stop.set()
-        t.join()
-
-
 @pytest.fixture()
 def tight(data_dir: Path) -> Iterator[Env]:
     services = open_services(make_settings(data_dir, media={"preset": "ultrafast", "limits": LIMITS}))
@@ -200,8 +159,8 @@ def test_hostile_corpus_web_422_worker_dead_at_once_memory_bounded(
     env = tight
     alice_video = env.ready_video(env.alice, clip, "private")
     victim = _victim(env, alice_video["id"])
-    base = _tree_rss(os.getpid())
-    with _http_counter() as (url, counter), _peak_rss() as peak:
+    base = tree_rss(os.getpid())
+    with _http_counter() as (url, counter), peak_tree_rss() as peak:
         items = corpus(victim, url)
         for name, (upload_name, make) in items.items():
             f = make(tmp_path)
