@@ -14,6 +14,7 @@ from typing import Any
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.services import Services
+from ebbtide.web.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +40,14 @@ def take_sample(services: Services) -> Sample:
     )
 
 
-class History:
+class History(Periodic):
+    thread_name = "fleet-history"
+
     def __init__(self, services: Services, interval: float = 5.0, keep: int = 720) -> None:
+        super().__init__(max(0.5, interval))
         self.services = services
-        self.interval = max(0.5, interval)
         self._ring: deque[Sample] = deque(maxlen=keep)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def sample(self) -> None:
         try:
@@ -65,18 +66,5 @@ class History:
         with self._lock:
             return [asdict(s) for s in self._ring]
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="fleet-history", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.interval)
+    def tick(self) -> None:
+        self.sample()

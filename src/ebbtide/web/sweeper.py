@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import threading
 import time
 from pathlib import Path
 
 from ebbtide.services import Services
 from ebbtide.storage.base import UploadSweeper
+from ebbtide.web.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -64,30 +64,20 @@ def clean_at_start(services: Services) -> int:
     return removed
 
 
-class Sweeper:
+class Sweeper(Periodic):
+    """Removes abandoned uploads every quarter of `web.upload_ttl` (1 min to 1 h); the first round
+    also removes what a killed server left behind."""
+
+    thread_name = "upload-sweeper"
+
     def __init__(self, services: Services) -> None:
+        super().__init__(min(3600.0, max(60.0, services.settings.web.upload_ttl / 4)))
         self.services = services
-        self.interval = min(3600.0, max(60.0, services.settings.web.upload_ttl / 4))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._first = True
 
-    def _run(self) -> None:
-        first = True
-        while not self._stop.is_set():
-            try:
-                clean_at_start(self.services) if first else sweep_once(self.services)
-            except Exception as e:  # a store outage must not end the thread; next round retries
-                log.warning("upload sweep failed", extra={"error": str(e)})
-            first = False
-            self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="upload-sweeper", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def tick(self) -> None:
+        try:
+            clean_at_start(self.services) if self._first else sweep_once(self.services)
+        except Exception as e:  # a store outage must not end the thread; next round retries
+            log.warning("upload sweep failed", extra={"error": str(e)})
+        self._first = False
