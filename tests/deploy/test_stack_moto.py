@@ -310,6 +310,40 @@ def test_doctor_finds_nothing_on_the_deployed_stack(stack: Deployed) -> None:
     assert json.loads(r.stdout) == []
 
 
+def test_doctor_reads_the_stack_by_name_and_finds_no_drift(stack: Deployed) -> None:
+    r = cli("--config", str(stack.config), "doctor", "--aws", "--stack", stack.name, "--workers-heartbeat",
+            "--json")  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout) == []
+
+
+def test_doctor_reports_a_stack_changed_by_hand(stack: Deployed) -> None:
+    """Runs after the clip (it breaks the spot pool): the queue's visibility raised in the console,
+    the spot pool's launch template deleted. Both are put back so `destroy` sees the stack it made."""
+    sqs, ec2 = stack.client("sqs"), stack.client("ec2")
+    url = stack.outputs["QueueUrl"]
+    lt_name = f"{stack.name}-spot"
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "60"})
+    ec2.delete_launch_template(LaunchTemplateName=lt_name)
+    try:
+        r = cli("--config", str(stack.config), "doctor", "--aws", "--stack", stack.name,
+                "--workers-heartbeat", "--json")  # fmt: skip
+        assert r.returncode == 1, r.stdout + r.stderr
+        findings = json.loads(r.stdout)
+        drift = [f for f in findings if f["code"] == "stack-drift"]
+        missing = [f for f in findings if f["code"] == "stack-missing"]
+        assert len(drift) == 1 and "VisibilityTimeout is 60, the stack says 3" in drift[0]["what"], findings
+        assert len(missing) == 1 and "AWS::EC2::LaunchTemplate" in missing[0]["what"], findings
+        assert all(f["severity"] == "error" for f in drift + missing)
+        # the human form names the stack and the fix
+        r = cli("--config", str(stack.config), "doctor", "--aws", "--stack", stack.name,
+                "--workers-heartbeat")  # fmt: skip
+        assert r.returncode == 1 and "ebbtide aws deploy" in r.stdout and stack.name in r.stdout
+    finally:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "3"})
+        ec2.create_launch_template(LaunchTemplateName=lt_name, LaunchTemplateData={"ImageId": MOTO_AMI})
+
+
 def test_the_images_entrypoint_runs_its_command_on_the_deployed_config(
     stack: Deployed, tmp_path: Path
 ) -> None:

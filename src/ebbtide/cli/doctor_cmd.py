@@ -25,6 +25,10 @@ def doctor(
     asg: Annotated[str | None, typer.Option("--asg", help="--aws: the Auto Scaling group name")] = None,
     cluster: Annotated[str | None, typer.Option("--cluster", help="--aws: the ECS cluster")] = None,
     service: Annotated[str | None, typer.Option("--service", help="--aws: the ECS service")] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", help="--aws: a stack `ebbtide aws deploy` made: its queue and its drift"),
+    ] = None,
     endpoint_url: Annotated[
         str | None,
         typer.Option("--endpoint-url", help="--aws: endpoint (moto, localstack); else aws.endpoint_url"),
@@ -44,6 +48,8 @@ def doctor(
     Each finding says what to change: a lease shorter than a job without heartbeats, scale-in that
     stops busy workers, step tables that cannot reach capacity, short polling, no dead-letter
     limit, idle timers that make the fleet thrash, spot pools with no fallback, pool quotas.
+    With --stack, the stack's own resources are also compared with the template it applied
+    (drift: a queue's visibility changed by hand, a launch template deleted).
     Without --aws nothing is contacted. Exit 0 when all is well or
     only warnings remain, 1 when any finding is an error, 2 when the config cannot be read.
     """
@@ -57,10 +63,18 @@ def doctor(
         from ebbtide.doctor.aws import boto_clients, diagnose_aws, read_setup
 
         clients = boto_clients(region or settings.aws.region, endpoint_url or settings.aws.endpoint_url)
+        drift: list[Finding] = []
+        if stack:
+            from ebbtide.doctor.stack_drift import read_stack, stack_findings
+
+            deployed = read_stack(clients, stack)
+            queue_url = queue_url or deployed.outputs.get("QueueUrl")
+            drift = stack_findings(clients, deployed)
         setup = read_setup(clients, queue_url, asg, cluster, service)
-        findings = diagnose_aws(setup, settings, heartbeat, speed, job_minutes * 60)
+        findings = drift + diagnose_aws(setup, settings, heartbeat, speed, job_minutes * 60)
         findings += _live_queue(settings, clients("sqs"), queue_url)
-        source = "aws: " + ", ".join(x for x in (queue_url, asg, service) if x)
+        findings.sort(key=lambda f: f.severity != "error")
+        source = "aws: " + ", ".join(x for x in (stack and f"stack {stack}", queue_url, asg, service) if x)
     else:
         findings = diagnose(settings, job_minutes * 60) + _live_queue(settings)
         source = path or "defaults"
