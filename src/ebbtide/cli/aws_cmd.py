@@ -217,8 +217,7 @@ def register(app: typer.Typer) -> None:
             f"s3://{outputs['BucketName']}/{CONFIG_KEY}"
         )
         console.print(
-            f"next: ebbtide --config {target} doctor --aws --queue-url {outputs['QueueUrl']} "
-            "--workers-heartbeat"
+            f"next: ebbtide --config {target} doctor --aws --stack {name} --workers-heartbeat"
         )
 
     @group.command("destroy")

@@ -197,8 +197,10 @@ def read_live(clients: ClientFactory, expected: Iterable[Expected]) -> dict[str,
             out[e.logical_id] = _read_one(clients, e)
         except (ClientError, BotoCoreError) as err:
             if not _gone(err):
-                raise EbbtideError(f"reading {e.type} {e.physical_id}: {err}",
-                                   hint="check credentials, region and the doctor's read rights") from None
+                raise EbbtideError(
+                    f"reading {e.type} {e.physical_id}: {err}",
+                    hint="check credentials, region and the doctor's read rights",
+                ) from None
             out[e.logical_id] = Live(None)
     return out
 
