@@ -47,7 +47,11 @@ def test_the_generated_template_gives_the_values_to_watch() -> None:
         "RedrivePolicy.maxReceiveCount": "4",
     }
     group = next(e for e in got.values() if e.type == "AWS::AutoScaling::AutoScalingGroup")
-    assert dict(group.properties) == {"MinSize": "0", "MaxSize": "3", "NewInstancesProtectedFromScaleIn": "true"}
+    assert dict(group.properties) == {
+        "MinSize": "0",
+        "MaxSize": "3",
+        "NewInstancesProtectedFromScaleIn": "true",
+    }
     templates = [e for e in got.values() if e.type == "AWS::EC2::LaunchTemplate"]
     assert len(templates) == 2 and all(not e.properties for e in templates)
     assert any(e.type == "AWS::S3::Bucket" for e in got.values())
