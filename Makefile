@@ -27,6 +27,12 @@ $(LINT_STAMP): deploy/lint/requirements.txt
 lint-deploy: $(STAMP) $(LINT_STAMP)
 	bash deploy/lint/run.sh
 
+.PHONY: images
+# build the three images with podman from an mmdebstrap Debian base and run them (root; slow;
+# not part of `make test`; see docs/deploy.md "Images")
+images:
+	bash deploy/images/build.sh all
+
 up: $(STAMP)
 	$(BIN)/ebbtide up
 

@@ -79,18 +79,18 @@ media:
   rungs: [{height: 144, bitrate_kbps: 200}]
 YAML
   chown 10001 "$work/ebbtide.yaml"
-  cpu=(pod run --rm -v "$work:/data" -w /data -e EBBTIDE_CONFIG=/data/ebbtide.yaml localhost/ebbtide/worker:dev)
-  echo "== worker: generate a clip, submit it, ebbtide worker --once"
-  "${cpu[@]}" python -c 'from pathlib import Path; from ebbtide.media.samples import generate_clip; generate_clip(Path("/data/clip.mp4"), seconds=2, width=320, height=240)'
-  "${cpu[@]}" ebbtide submit /data/clip.mp4 --no-follow
+  # (vfs copies the image for each container: the steps are grouped to keep the runs few)
+  cpu=(pod run --rm --no-healthcheck -v "$work:/data" -w /data -e EBBTIDE_CONFIG=/data/ebbtide.yaml
+    localhost/ebbtide/worker:dev)
+  echo "== worker: its HEALTHCHECK command; generate a clip and submit it"
+  "${cpu[@]}" sh -c 'ebbtide config check && python -c "from pathlib import Path; from ebbtide.media.samples import generate_clip; generate_clip(Path(\"/data/clip.mp4\"), seconds=2, width=320, height=240)" && ebbtide submit /data/clip.mp4 --no-follow'
+  echo "== worker: ENTRYPOINT + CMD with --once takes the job"
   "${cpu[@]}" ebbtide worker --once
   playlists="$(find "$work/ebbtide-data" -name '*.m3u8' | wc -l)"
   echo "playlists written by the container: $playlists"
   test "$playlists" -ge 2
-  echo "== worker: its HEALTHCHECK"
-  "${cpu[@]}" ebbtide config check
   echo "== worker-gpu: the ffmpeg it runs has NVENC and the cuda hwaccel (no GPU here: not run)"
-  pod run --rm localhost/ebbtide/worker-gpu:dev sh -c \
+  pod run --rm --no-healthcheck localhost/ebbtide/worker-gpu:dev sh -c \
     'f=$(python -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"); "$f" -hide_banner -encoders | grep -q h264_nvenc && "$f" -hide_banner -hwaccels | grep -q cuda && echo "h264_nvenc, cuda: present"'
   echo "== web: ebbtide serve answers /health, HEALTHCHECK says healthy"
   port="${EBBTIDE_SMOKE_PORT:-18765}"
