@@ -47,14 +47,12 @@ def cloudfront_accepts(url: str, public_pem: str, now: float) -> bool:
     if set(q) != {"Expires", "Signature", "Key-Pair-Id"} or int(q["Expires"]) <= now:
         return False
     resource = f"{parts.scheme}://{parts.netloc}{parts.path}"
-    policy = json.dumps(
-        {"Statement": [{"Resource": resource, "Condition": {"DateLessThan": {"AWS:EpochTime": int(q["Expires"])}}}]},
-        separators=(",", ":"),
-    ).encode()
+    until = {"DateLessThan": {"AWS:EpochTime": int(q["Expires"])}}
+    policy = json.dumps({"Statement": [{"Resource": resource, "Condition": until}]}, separators=(",", ":"))
     public = serialization.load_pem_public_key(public_pem.encode())
     assert isinstance(public, rsa.RSAPublicKey)
     try:
-        public.verify(_b64(q["Signature"]), policy, padding.PKCS1v15(), hashes.SHA1())
+        public.verify(_b64(q["Signature"]), policy.encode(), padding.PKCS1v15(), hashes.SHA1())
     except InvalidSignature:
         return False
     return True
@@ -94,7 +92,8 @@ def test_s3_store_signs_media_for_cloudfront_and_the_public_key_verifies_it(
     assert not cloudfront_accepts(url, public, now + 2 * 3600 + 600)  # expired
     # a named download keeps S3's presigned URL (CloudFront would not pass the override on)
     named = store.signed_get_url(key, 600, filename="clip.m4s")
-    assert urlsplit(named).netloc == urlsplit(moto_endpoint).netloc and "response-content-disposition" in named
+    assert urlsplit(named).netloc == urlsplit(moto_endpoint).netloc
+    assert "response-content-disposition" in named
 
 
 def test_one_url_per_window(key_file: Path) -> None:
