@@ -318,6 +318,9 @@ class WebConfig(Section):
         description="hand local-store files to a fronting nginx via X-Accel-Redirect under this internal "
         "location, e.g. /_ebbtide_files/ (see `ebbtide nginx-conf`)",
     )
+    fast_path: bool = Field(
+        True, description="answer signed file GETs and cached signed playlists before routing (fastpath.py)"
+    )
     allowed_hosts: tuple[str, ...] = Field(
         (), description="Host names the app answers to; empty: loopback, web.host and public_url; '*': any"
     )

@@ -100,7 +100,8 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
     errors.install(app)
     app.state.playlists = PlaylistCache()
     # innermost: the viewers' hot routes skip routing, after Guards, headers and CORS have run
-    app.add_middleware(FastPath, services=services, parts=app.state.parts, playlists=app.state.playlists)
+    if web.fast_path:
+        app.add_middleware(FastPath, services=services, parts=app.state.parts, playlists=app.state.playlists)
     app.add_middleware(
         Guards,
         allowed=app.state.allowed_hosts,
