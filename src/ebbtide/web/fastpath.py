@@ -45,6 +45,7 @@ Scope = dict[str, Any]
 MAX_INLINE = 8 * 1024 * 1024  # bigger files (sources, downloads) take the route's chunked response
 CALLER_TTL = 10.0
 MAX_CALLERS = 10_000
+MAX_PATHS = 50_000
 _VARIANT = re.compile(r"^/api/stream/videos/([A-Za-z0-9_-]{1,64})/hls/(.+)$")
 _WANTED = frozenset({b"range", b"authorization", b"cookie", b"if-none-match", b"if-modified-since"})
 Caller = tuple[str, bool] | None  # (user id, is admin), or nobody
@@ -113,6 +114,7 @@ class FastPath:
         self.playlists = playlists if "stream" in parts else None
         self.accel = services.settings.web.accel_redirect
         self.callers = _Callers()
+        self._paths: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -128,6 +130,17 @@ class FastPath:
         await self.app(scope, receive, send)
 
     # -- files -----------------------------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        """`store.path_for` (key rules, no escape from the root), remembered: resolving a path
+        walks every folder with lstat. The store never makes symlinks, so a key's file stays put."""
+        path = self._paths.get(key)
+        if path is None:
+            path = str(self.store.path_for(key))
+            if len(self._paths) >= MAX_PATHS:
+                self._paths.clear()
+            self._paths[key] = path
+        return path
 
     async def _who(self, scope: Scope, h: dict[bytes, bytes]) -> Caller:
         auth = h.get(b"authorization")
@@ -159,7 +172,7 @@ class FastPath:
                 who = await self._who(scope, h)
                 if who is not None and not may_read(who[0], who[1], owner):
                     return False
-            path = str(self.store.path_for(key))
+            path = self._path(key)
             st = os.stat(path)
         except (EbbtideError, OSError, ValueError):
             return False  # the route gives the refusal its proper answer
