@@ -41,7 +41,7 @@ from ebbtide.web.nginx import nginx_conf  # noqa: E402
 
 EBBTIDE = [sys.executable, "-m", "ebbtide.cli.main"]
 PREFIX = "/_ebbtide_files/"
-console = Console()
+console = Console(width=150)
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,11 @@ def wrk(name: str, url: str, duration: int, connections: int, headers: dict[str,
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return Run(name, rps, mib, p50, p99, int(bad.group(1)) if bad else 0)
+
+
+def mean_of(name: str, a: Run, b: Run) -> Run:
+    return Run(name, (a.rps + b.rps) / 2, (a.mib_s + b.mib_s) / 2, (a.p50_ms + b.p50_ms) / 2,
+               max(a.p99_ms, b.p99_ms), a.errors + b.errors)
 
 
 class Serve:
@@ -148,6 +153,7 @@ def main() -> None:
         raise SystemExit("wrk and nginx are needed: apt-get install wrk nginx-light")
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
 
+    load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="ebbtide-serve-bench-"))
     try:
         app_port, front_port, static_port = free_port(), free_port(), free_port()
@@ -214,10 +220,13 @@ server {{
                 runs: list[tuple[Run, Run | None]] = []
                 for h in (360, 720):
                     path = seg_urls[h]
+                    # the machine is shared: nginx before and after ours, the baseline is their mean
+                    before = wrk(f"segment {h}p: nginx static", sbase + path.split("?")[0], d, c)
                     ours = wrk(f"segment {h}p: ebbtide serve", base + path, d, c)
-                    ref = wrk(f"segment {h}p: nginx static", sbase + path.split("?")[0], d, c)
+                    after = wrk(f"segment {h}p: nginx static", sbase + path.split("?")[0], d, c)
+                    ref = mean_of(f"segment {h}p: nginx static (mean of 2)", before, after)
                     runs += [(ours, ref), (ref, None)]
-                ref360 = next(r for r, _ in runs if r.name == "segment 360p: nginx static")
+                ref360 = next(r for r, _ in runs if r.name.startswith("segment 360p: nginx static"))
                 front = f"http://127.0.0.1:{front_port}" + seg_urls[360]
                 httpx.get(front).raise_for_status()  # the one miss that fills the edge cache
                 runs.append((wrk("segment 360p: nginx edge cache in front", front, d, c), ref360))
@@ -244,16 +253,20 @@ server {{
                                      stderr=subprocess.DEVNULL)
             try:
                 wait_health(f"http://127.0.0.1:{front_port}")
+                static_url = f"http://127.0.0.1:{static_port}" + seg_urls[360].split("?")[0]
+                before = wrk("nginx static", static_url, args.duration, args.connections)
                 hand = wrk("segment 360p: nginx hand-off", f"http://127.0.0.1:{front_port}" + seg_urls[360],
                            args.duration, args.connections)
-                ref2 = wrk("segment 360p: nginx static (again)", f"http://127.0.0.1:{static_port}"
-                           + seg_urls[360].split("?")[0], args.duration, args.connections)
+                after = wrk("nginx static", static_url, args.duration, args.connections)
+                ref2 = mean_of("segment 360p: nginx static (again, mean of 2)", before, after)
                 runs += [(hand, ref2), (ref2, None)]
             finally:
                 nginx.terminate()
                 nginx.wait(timeout=10)
 
-        table = Table(title=f"wrk -t2 -c{args.connections} -d{args.duration}s on {os.cpu_count()} cores")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        table = Table(title=f"wrk -t2 -c{args.connections} -d{args.duration}s on {os.cpu_count()} cores; "
+                      f"load average at start {load_start}, at end {load}")
         for col in ("route", "req/s", "MiB/s", "p50 ms", "p99 ms", "non-2xx", "÷ nginx req/s"):
             table.add_column(col, justify="left" if col == "route" else "right")
         for run, ref in runs:

@@ -166,6 +166,7 @@ def register(app: typer.Typer) -> None:
         """Create or update the stack, then write the config that uses it and upload it for the workers."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from ebbtide.deploy.cloudfront import parameters as cdn_parameters
         from ebbtide.deploy.stack import CONFIG_KEY, deployed_config, template
 
         settings = ctx.settings()
@@ -174,7 +175,7 @@ def register(app: typer.Typer) -> None:
         tpl = template(settings)
         cfn = _client(settings, "cloudformation")
         try:
-            params = _network(settings)
+            params = _network(settings) + cdn_parameters(settings, tpl)
             body = json.dumps(tpl)
             existing = _stack(cfn, name)
             if existing is None:

@@ -69,6 +69,15 @@ class StoreConfig(Section):
         description="signed GET URLs expire on multiples of this, so one window hands everyone the same "
         "(cacheable) URL; 0 signs each URL for exactly signed_url_ttl",
     )
+    cloudfront_domain: str | None = Field(
+        None, description="S3 store: sign media URLs for this CloudFront distribution (d1234.cloudfront.net)"
+    )
+    cloudfront_key_pair_id: str | None = Field(
+        None, description="id of the CloudFront public key (in the distribution's key group) the URLs name"
+    )
+    cloudfront_private_key: str | None = Field(
+        None, description="PEM file of the RSA private key that signs CloudFront URLs (never logged)"
+    )
     multipart_threshold: Size = Field(64 * 1024 * 1024, description="S3 uploads this big go in parts")
     multipart_chunk: Size = Field(16 * 1024 * 1024, description="size of one multipart part")
 
@@ -309,6 +318,9 @@ class WebConfig(Section):
         description="hand local-store files to a fronting nginx via X-Accel-Redirect under this internal "
         "location, e.g. /_ebbtide_files/ (see `ebbtide nginx-conf`)",
     )
+    fast_path: bool = Field(
+        True, description="answer signed file GETs and cached signed playlists before routing (fastpath.py)"
+    )
     allowed_hosts: tuple[str, ...] = Field(
         (), description="Host names the app answers to; empty: loopback, web.host and public_url; '*': any"
     )
@@ -356,6 +368,10 @@ class AwsConfig(Section):
     controller: Literal["ecs", "none"] = Field(
         "ecs", description="run the scaler as an ECS service (none: it runs on your edge box)")
     log_retention_days: int = Field(30, ge=1, description="CloudWatch log retention of the stack's logs")
+    cdn: bool = Field(False, description="put a CloudFront distribution (origin access control, signed URLs) "
+                      "in front of the media bucket")
+    cdn_public_key: str | None = Field(None, description="PEM file of the RSA public key CloudFront checks "
+                                       "viewers' URLs with (default: store.cloudfront_private_key's half)")
 
 
 _FIELD = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"

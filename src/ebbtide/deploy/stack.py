@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from ebbtide.config.sections import PoolConfig
 from ebbtide.config.settings import Settings
-from ebbtide.deploy import iam
+from ebbtide.deploy import cloudfront, iam
 from ebbtide.deploy.cfn import Json, att, logical_id, ref, sub, tags
 from ebbtide.deploy.userdata import boot_script, ecs_gpu_script
 from ebbtide.errors import ConfigError
@@ -139,6 +139,8 @@ class _Builder:
         self.network()
         self.queue()
         self.bucket()
+        if cloudfront.wanted(self.s):
+            cloudfront.add(self, self.s)
         self.logs()
         self.data_policy()
         if self.instance_pools:
@@ -747,6 +749,7 @@ def deployed_config(raw: Json, settings: Settings, outputs: dict[str, str]) -> J
     store = f"s3://{outputs['BucketName']}" + (f"/{prefix}" if prefix and prefix != "-" else "")
     out["queue"] = {**raw.get("queue", {}), "url": f"sqs://{outputs['QueueName']}", "region": region}
     out["store"] = {**raw.get("store", {}), "url": store, "region": region}
+    out["store"].update(cloudfront.deployed_store(outputs))
     if settings.aws.endpoint_url:
         out["queue"]["endpoint_url"] = out["store"]["endpoint_url"] = settings.aws.endpoint_url
     out["aws"] = {**raw.get("aws", {}), "region": region}

@@ -102,6 +102,9 @@ def _open_s3(cfg: StoreConfig, bucket: str, path: str) -> S3Store:
         multipart_threshold=cfg.multipart_threshold,
         multipart_chunk=cfg.multipart_chunk,
     )
+    from ebbtide.storage.cloudfront import from_config
+
+    store.cdn = from_config(cfg)
     ensure_bucket(client, bucket, cfg.region)
     return store
 

@@ -63,6 +63,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = validate_prefix(prefix.strip("/") + "/") if prefix.strip("/") else ""
         self.client = client
+        self.cdn: Any = None  # storage.cloudfront.CloudFrontUrls when store.cloudfront_* is set
         self.transfer = TransferConfig(
             multipart_threshold=multipart_threshold, multipart_chunksize=multipart_chunk, max_concurrency=4
         )
@@ -192,6 +193,8 @@ class S3Store:
             return str(self.client.generate_presigned_url(op, Params=params, ExpiresIn=int(expires_in)))
 
     def signed_get_url(self, key: str, expires_in: float, filename: str | None = None) -> str:
+        if self.cdn is not None and not filename:  # downloads keep S3's Content-Disposition override
+            return str(self.cdn.url(object_key(key), expires_in))  # the origin path is the prefix
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
         if filename:
             params["ResponseContentDisposition"] = content_disposition(filename)

@@ -18,12 +18,14 @@ from fastapi.staticfiles import StaticFiles
 from ebbtide.errors import ConfigError
 from ebbtide.services import Services
 from ebbtide.web import auth, cors, docs, errors, files, fleet, gallery, health, metrics, pages, stream
+from ebbtide.web.fastpath import FastPath
 from ebbtide.web.guards import Guards, page_csp
 from ebbtide.web.headers import DefaultHeaders
 from ebbtide.web.history import History
 from ebbtide.web.hosts import allowed_hosts
 from ebbtide.web.oidc import OidcVerifier
 from ebbtide.web.pages import HERE
+from ebbtide.web.playcache import PlaylistCache
 from ebbtide.web.sweeper import Sweeper
 from ebbtide.web.throttle import LoginThrottle
 
@@ -96,6 +98,10 @@ def create_app(services: Services, parts: set[str] | None = None) -> FastAPI:
         web.login_max_failures, web.login_max_failures_per_address, web.login_window
     )
     errors.install(app)
+    app.state.playlists = PlaylistCache()
+    # innermost: the viewers' hot routes skip routing, after Guards, headers and CORS have run
+    if web.fast_path:
+        app.add_middleware(FastPath, services=services, parts=app.state.parts, playlists=app.state.playlists)
     app.add_middleware(
         Guards,
         allowed=app.state.allowed_hosts,

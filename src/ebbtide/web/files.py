@@ -8,6 +8,7 @@ identifies as another user gets 404 for keys under someone else's `users/<id>/` 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
+from ebbtide.catalog.records import User
 from ebbtide.errors import IllegalTransition, NotFound
 from ebbtide.services import Services
 from ebbtide.storage.file import UPLOADS
@@ -43,21 +45,50 @@ def _file_store(services: Services) -> Any:
     return store
 
 
-def _check_owner(request: Request, services: Services, key: str) -> None:
-    """Someone signed in as user A asking for user B's object gets 404, as for B's video."""
+def owner_of(key: str) -> str | None:
+    """The user id whose folder holds `key` (`users/<id>/…`, `inbox/<id>/…`), or None."""
     if not key.startswith(("users/", INBOX)):
-        return
-    owner = key.split("/", 2)[1] if key.count("/") >= 2 else ""
+        return None
+    return key.split("/", 2)[1] if key.count("/") >= 2 else ""
+
+
+def caller(request: Request, services: Services) -> User | None:
+    """Who the request says it is (bearer token or session), or None; never raises."""
     try:
-        user = (
+        return (
             bearer_user(request, services)
             if request.headers.get("authorization")
             else session_user(services, request.cookies.get(SESSION_COOKIE))
         )
     except Exception:  # an unverifiable credential does not weaken or replace the signature
-        user = None
-    if user is not None and user.id != owner and not user.is_admin:
+        return None
+
+
+def may_read(user_id: str | None, is_admin: bool, owner: str | None) -> bool:
+    """Someone signed in as user A asking for user B's object gets 404, as for B's video."""
+    return owner is None or user_id is None or user_id == owner or is_admin
+
+
+def _check_owner(request: Request, services: Services, key: str) -> None:
+    owner = owner_of(key)
+    user = caller(request, services) if owner is not None else None
+    if user is not None and not may_read(user.id, user.is_admin, owner):
         raise NotFound(f"no object {key!r}")
+
+
+def file_headers(
+    key: str, st: os.stat_result, expires: int, filename: str | None, now: float
+) -> dict[str, str]:
+    """The headers of a verified signed GET (pure): validators and how long caches may keep it."""
+    headers = {
+        "Cache-Control": signed_cache_control(key, expires - now),
+        "Accept-Ranges": "bytes",
+        "ETag": etag_for(st),
+        "Last-Modified": last_modified(st),
+    }
+    if filename:
+        headers["Content-Disposition"] = content_disposition(filename)
+    return headers
 
 
 @router.head("/files/{key:path}", include_in_schema=False)
@@ -77,17 +108,9 @@ def get_file(key: str, request: Request, services: ServicesDep) -> Response:
         st = None
     if st is None or not path.is_file():
         raise NotFound(f"no object {key!r}")
-    remaining = int(request.query_params.get("expires", "0")) - time.time()
-    etag = etag_for(st)
-    headers = {
-        "Cache-Control": signed_cache_control(key, remaining),
-        "Accept-Ranges": "bytes",
-        "ETag": etag,
-        "Last-Modified": last_modified(st),
-    }
-    filename = request.query_params.get("filename")
-    if filename:
-        headers["Content-Disposition"] = content_disposition(filename)
+    q = request.query_params
+    headers = file_headers(key, st, int(q.get("expires", "0")), q.get("filename"), time.time())
+    etag = headers["ETag"]
     h = request.headers
     if not_modified(h.get("if-none-match"), h.get("if-modified-since"), etag, st.st_mtime):
         return Response(status_code=304, headers=headers)

@@ -30,6 +30,9 @@ def page_csp(settings: Settings) -> str:
             store = f" {p.scheme}://{p.netloc}"
         else:
             store = " https://*.amazonaws.com"
+        cdn = settings.store.cloudfront_domain
+        if cdn:  # media URLs are signed for the distribution (storage/cloudfront.py)
+            store += " https://" + cdn.removeprefix("https://").strip("/")
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; "
         f"img-src 'self' data: blob:{store}; media-src 'self' blob:{store}; "
