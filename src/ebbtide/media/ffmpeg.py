@@ -127,7 +127,10 @@ def _failure(
     or ffmpeg refusing the input (permanent)."""
     detail = _summarise(tail)
     mb = (memory or 0) // 2**20
-    if oom or (memory and code != -signal.SIGKILL and "Cannot allocate memory" in detail):
+    # under RLIMIT_AS the refusal is often logged well before the last lines (the rest of the graph
+    # then fails with EINVAL), so the whole kept tail is searched, not only the summary
+    enomem = any("Cannot allocate memory" in ln for ln in tail)
+    if oom or (memory and code != -signal.SIGKILL and enomem):
         return OverBudget(
             f"{what} needed more than its memory cap of {mb} MB",
             hint="raise media.limits.max_memory if such files are expected",
