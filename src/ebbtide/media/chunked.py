@@ -16,11 +16,11 @@ from ebbtide.media.chunks import Chunk, audio_command, chunk_command
 from ebbtide.media.command import AUDIO_NAME, MASTER, PLAYLIST, EncodeOptions
 from ebbtide.media.errors import FfmpegFailed
 from ebbtide.media.ffmpeg import run_ffmpeg
+from ebbtide.media.hls import playlist_version
 from ebbtide.media.ladder import Ladder
 from ebbtide.media.progress import Progress, ProgressParser
 from ebbtide.media.stitch import (
     Manifest,
-    RungInfo,
     check_joined,
     master_playlist,
     media_playlist,
@@ -80,10 +80,6 @@ def encode_audio(src: str, outdir: Path, ladder: Ladder, cancel: threading.Event
     return read_outputs(outdir, [AUDIO_NAME], -1)
 
 
-def version(ladder: Ladder) -> int:
-    return 7 if ladder.segment_format == "fmp4" else 6
-
-
 def stitch_folder(
     root: Path, folder: str, ladder: Ladder, parts: Sequence[Manifest], audio: Manifest | None, *, final: bool
 ) -> Path:
@@ -94,12 +90,9 @@ def stitch_folder(
     out = root / folder
     for name in names:
         (out / name).mkdir(parents=True, exist_ok=True)
-        text = media_playlist(parts, name, "../" * (folder.count("/") + 2), version=version(ladder),
+        text = media_playlist(parts, name, "../" * (folder.count("/") + 2), version=playlist_version(ladder),
                               final=final, vod=final)  # fmt: skip
         (out / name / PLAYLIST).write_text(text)
-    master, _ = master_playlist(
-        [RungInfo(r.name, r.width, r.height) for r in ladder.rungs], parts, audio,
-        "../" * (folder.count("/") + 1), float(ladder.fps), version(ladder),
-    )  # fmt: skip
+    master, _ = master_playlist(ladder, parts, audio, "../" * (folder.count("/") + 1))
     (out / MASTER).write_text(master)
     return out / MASTER
