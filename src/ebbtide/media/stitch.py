@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class Manifest:
     index: int  # chunk index; -1 for the audio
     prefix: str
     renditions: tuple[PartRendition, ...]
+    storyboard_frames: int = 0  # tiles in the part's storyboard sprite (`STORYBOARD`), 0 = none
 
     def rendition(self, name: str) -> PartRendition:
         for r in self.renditions:
@@ -78,6 +79,7 @@ class Manifest:
                     }
                     for r in self.renditions
                 ],
+                "storyboard": self.storyboard_frames,
             },
             separators=(",", ":"),
         )  # fmt: skip
@@ -96,12 +98,12 @@ class Manifest:
                 )
                 for r in d["renditions"]
             )
-            return cls(int(d["index"]), str(d["prefix"]), rends)
+            return cls(int(d["index"]), str(d["prefix"]), rends, int(d.get("storyboard", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise MediaError(f"a chunk manifest does not parse: {e}", hint="retry that chunk") from e
 
     def with_prefix(self, prefix: str) -> Manifest:
-        return Manifest(self.index, prefix, self.renditions)
+        return replace(self, prefix=prefix)
 
 
 def read_outputs(outdir: Path, names: Sequence[str], index: int, prefix: str = "") -> Manifest:
