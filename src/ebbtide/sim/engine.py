@@ -22,7 +22,7 @@ from ebbtide.clock import VirtualClock
 from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
 from ebbtide.media.chunks import PoolCapacity
 from ebbtide.sim import world as W
-from ebbtide.sim.chunked import PART, ChunkModel, split
+from ebbtide.sim.chunked import PART, ChunkModel, split, split_step
 from ebbtide.sim.fleets import SimFleet, SimPool, job_seconds, ladder_bytes_per_second
 from ebbtide.sim.setups import Setup
 from ebbtide.sim.squeue import SimQueue
@@ -87,6 +87,7 @@ class Engine:
         self._arrivals: deque[float] = deque()
         self._speed: dict[str, tuple[float, float]] = {}  # pool -> (media seconds, wall seconds)
         self._out_bps = ladder_bytes_per_second()
+        self._splits: dict[tuple[int, str], list[JobSpec]] = {}  # split attempts running: their parts
         self._launched_since_tick = 0
         self.tick_fn: Callable[[], object] = lambda: None
         self.on_worker_gone: Callable[[W.Worker], None] = lambda w: None
@@ -188,32 +189,27 @@ class Engine:
 
     # --- jobs ----------------------------------------------------------------------------------
     def _arrive(self, job_id: str) -> None:
-        job = self.jobs[job_id]
-        if self.chunks is not None and job.spec.parent is None:
-            parts = split(job.spec, self.capacity(), self.chunks)
-            if parts:
-                job.parts = len(parts)
-                self.unsettled += len(parts)  # each part settles; the upload settles at its stitch
-                for p in parts:
-                    self.jobs[p.id] = W.JobRun(p)
-                self._arrivals.append(self.now)
-                self.push(self.now + self.chunks.split_seconds, CALL, lambda: self._queue_parts(parts))
-                return
         self.queue.send(job_id, self.now)
         self._arrivals.append(self.now)
         self.dispatch()
 
-    def _queue_parts(self, parts: Sequence[JobSpec]) -> None:
+    def _queue_parts(self, job: W.JobRun, parts: Sequence[JobSpec]) -> None:
+        """The split finished: its parts become jobs (once; a re-run split finds them there)."""
+        if job.parts or job.dead:
+            return
+        job.parts = len(parts)
+        self.unsettled += len(parts)  # each part settles; the upload settles at its stitch
         for p in parts:
+            self.jobs[p.id] = W.JobRun(p)
             self.queue.send(p.id, self.now)
-        self.dispatch()
 
-    def capacity(self) -> list[PoolCapacity]:
-        """What the fleet offers a source being split now: idle workers, and launchable ones."""
+    def capacity(self, splitter: W.Worker | None = None) -> list[PoolCapacity]:
+        """What the fleet offers a source being split now: idle workers (not the one splitting,
+        which `useful_workers` counts itself), and launchable ones."""
         out = []
         for pool in self.fleet.pools:
             mine = [w for w in self.live.values() if w.pool == pool.name]
-            idle = sum(1 for w in mine if w.state == WorkerState.IDLE and not w.drain)
+            idle = sum(1 for w in mine if w.state == WorkerState.IDLE and not w.drain and w is not splitter)
             launchable = 0 if pool.config.provider == "static" else max(0, pool.config.max - len(mine))
             out.append(PoolCapacity(idle, launchable, pool.config.boot_time, pool.config.speed))
         return out
@@ -272,8 +268,17 @@ class Engine:
         job = self.jobs[msg.job_id]
         pool = self.fleet.pool(w.pool)
         skipped = job.ready_at is not None and self.setup.ledger
+        parts: list[JobSpec] = []
+        if not skipped and self.chunks is not None and job.spec.parent is None:
+            # the upload's transcode job probes the source and, when it is long, queues its parts
+            parts = split(job.spec, self.capacity(splitter=w), self.chunks)
         if skipped:
             dur, dup = SKIP_SECONDS, False
+        elif parts:
+            dur = self.duration(split_step(job.spec, self.chunks), pool)  # type: ignore[arg-type]
+            dup = job.running > 0
+            job.running += 1
+            self._splits[msg.receipt, job.spec.id] = parts
         else:
             dur = self.duration(job.spec, pool)
             dup = job.running > 0 or job.ready_at is not None
@@ -296,7 +301,12 @@ class Engine:
         w = self.workers[a.worker_id]
         job = self.jobs[a.job_id]
         a.end = self.now
-        if a.outcome != W.SKIPPED:
+        parts = self._splits.pop((a.receipt, a.job_id), None)
+        if parts is not None:  # a split: its parts are queued, the upload is ready at its stitch
+            job.running -= 1
+            a.outcome = W.WON if not job.parts else W.DUPLICATE
+            self._queue_parts(job, parts)
+        elif a.outcome != W.SKIPPED:
             job.running -= 1
             if job.ready_at is None:
                 job.ready_at = self.now
@@ -329,6 +339,7 @@ class Engine:
             return
         job = self.jobs[a.job_id]
         a.end = self.now
+        self._splits.pop((a.receipt, a.job_id), None)  # a split cut short queues nothing
         if a.outcome != W.SKIPPED:
             a.outcome = outcome
             job.running -= 1
@@ -457,7 +468,8 @@ class Engine:
         now = self.now
         while self._arrivals and self._arrivals[0] < now - ARRIVAL_WINDOW:
             self._arrivals.popleft()
-        waiting = sum(self.jobs[j].spec.media_seconds for j in self.queue.visible_ids())
+        visible = [self.jobs[j].spec for j in self.queue.visible_ids()]
+        waiting = sum(spec.media_seconds for spec in visible)
         running = 0.0
         for w in self.live.values():
             a = w.attempt
@@ -470,6 +482,7 @@ class Engine:
             waiting_work_seconds=waiting,
             running_work_seconds=running,
             arrival_rate=len(self._arrivals) / ARRIVAL_WINDOW,
+            waiting_uploads=len({spec.parent or spec.id for spec in visible}),
         )
 
     def speeds(self) -> dict[str, float]:
