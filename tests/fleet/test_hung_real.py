@@ -4,9 +4,10 @@ Real processes (issue 15): `ebbtide scaler` with the local provider starts the w
 queue and catalog and the file store are real. The job is a `command` job that writes one line per
 start to a file, then `exec`s a sleep (no shell grandchild: a killed worker's job command dies
 through PR_SET_PDEATHSIG, which a grandchild does not inherit). We stop the worker and its
-children: heartbeats stop; after `hung_timeout` the controller stops it through the local provider (`kill`: SIGKILL, which a
-stopped process obeys; its command dies with it), marks it gone (its attempt lost, the job queued)
-and, the pool's one slot free again, starts a worker that runs the job once more.
+children: heartbeats stop; after `hung_timeout` the controller stops it through the local
+provider (`kill`: SIGKILL, which a stopped process obeys; its command dies with it), marks it gone
+(its attempt lost, the job queued) and, the pool's one slot free again, starts a worker that runs
+the job once more.
 """
 
 from __future__ import annotations
