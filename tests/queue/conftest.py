@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ebbtide.config.sections import QueueConfig
 from ebbtide.clock import SYSTEM_CLOCK
+from ebbtide.config.sections import QueueConfig
 from ebbtide.queue import Queue, open_queue
 from ebbtide.sim.squeue import SimQueue
 
