@@ -246,3 +246,20 @@ def test_deadline_leaves_queued_work_to_cheaper_capacity() -> None:
     rig2.queue.set(visible=3, waiting_work_seconds=3 * 7200)
     rig2.tick()
     assert not rig2.workers.rows["od"].drain
+
+
+def test_deadline_counts_a_chunked_upload_late_once_not_once_per_part() -> None:
+    """Issue 11: a 3-hour source split into 4 parts of 45 min, waiting 15 min already, the Jetson
+    idle, spot launchable. Seen as four uploads, three parts are late (2700 s in all) and a spot
+    worker saves 2310 s of it; seen as the one upload they are (`waiting_uploads=1`), it is late by
+    its last part only and a spot worker saves 1200 s. At $0.10 per hour of waiting, the spot
+    worker ($0.043: boot and two parts) is worth the first but not the second."""
+    cfg = DeadlinePolicyConfig(target_ready=1800, default_job_seconds=600, wait_value_per_hour=0.10)
+    bought = {}
+    for uploads in (4, 1):
+        rig = Rig([JETSON, SPOT], policy_for(cfg))
+        rig.workers.add("jetson", "edge", W.IDLE)
+        rig.workers.speed = {"edge": 4.5, "spot": 6.0}
+        rig.queue.set(visible=4, waiting_work_seconds=4 * 2700.0, oldest_age=900.0, waiting_uploads=uploads)
+        bought[uploads] = rig.tick()["spot"]
+    assert bought[1] < bought[4], bought

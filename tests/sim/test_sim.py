@@ -11,6 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from ebbtide.cli import sim_cmd
+from ebbtide.clock import VirtualClock
+from ebbtide.queue.base import JobIndex, Queue
 from ebbtide.sim import workloads as wl
 from ebbtide.sim.ebbtide_scaler import attach_controller
 from ebbtide.sim.engine import Engine
@@ -28,19 +30,25 @@ def run(scenario: str, setup: str, seed: int = 0):
     return simulate(sc.jobs(seed), sc.fleet, SETUPS[setup], seed=seed, scenario=scenario)
 
 
-def test_lease_lapse_redelivers_and_dead_letters() -> None:
-    q = SimQueue(max_receives=2)
-    q.send("a", 0)
-    m1 = q.receive(0, lease=10)
-    assert m1 is not None and m1.receive_count == 1 and q.visible == 0
-    r1 = m1.receipt
-    assert not q.lapse("a", r1, 5)  # not yet
-    assert q.lapse("a", r1, 10) and q.visible == 1
-    m2 = q.receive(11, lease=10)
-    assert m2 is not None and m2.receive_count == 2
-    assert not q.ack("a", r1)  # the first lease is stale, like SQS's expired receipt
-    assert q.lapse("a", m2.receipt, 21)
-    assert q.receive(22, lease=10) is None and len(q.dead) == 1
+def test_lease_lapse_redelivers_and_dead_letters_on_the_virtual_clock() -> None:
+    """The simulator's queue is the `Queue` port (the conformance suite runs it on real time too)."""
+    clock = VirtualClock(0.0)
+    q = SimQueue(max_receives=2, clock=clock)
+    assert isinstance(q, Queue) and isinstance(q, JobIndex)
+    q.send({"job_id": "a", "kind": "transcode"})
+    [m1] = q.receive(lease=10)
+    assert m1.receive_count == 1 and q.stats().visible == 0 and q.stats().in_flight == 1
+    clock.set(5.0)
+    assert q.receive() == []  # not yet
+    clock.set(10.0)
+    assert q.stats().visible == 1  # the lease ran out by itself
+    [m2] = q.receive(lease=10)
+    assert m2.receive_count == 2
+    assert not q.ack(m1)  # the first lease is stale, like SQS's expired receipt
+    clock.set(21.0)
+    assert q.receive() == [] and q.stats().dead == 1
+    [dl] = q.dead_letters()
+    assert dl.reason == "received 2 times (max_receives=2)"
 
 
 def test_same_seed_same_result() -> None:

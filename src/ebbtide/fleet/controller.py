@@ -247,12 +247,16 @@ class Controller:
             late = never + hung
             if not late:
                 continue
-            ids = [w.provider_id for w in late if w.provider_id]
-            if ids:
-                provider = self.providers[pool.name]
-                ok, _ = self._call(pool.name, "retire", now, partial(provider.retire, ids))
-                if not ok:
-                    continue  # still there; reaped once the provider answers
+            provider = self.providers[pool.name]
+            # a hung worker is stopped hard where the provider can (`kill`): it would not drain
+            kill = getattr(provider, "kill", provider.retire)
+            failed = False
+            for stop, group in ((provider.retire, never), (kill, hung)):
+                ids = [w.provider_id for w in group if w.provider_id]
+                if ids and not self._call(pool.name, "retire", now, partial(stop, ids))[0]:
+                    failed = True
+            if failed:
+                continue  # still there; reaped once the provider answers
             for w in late:
                 self.workers.mark_gone(w.id)
                 what = "never reported" if w in never else "stopped reporting"

@@ -74,6 +74,8 @@ class QueueView:
     waiting_unknown: int = 0
     running_unknown: int = 0
     arrival_rate: float = 0.0
+    # uploads the waiting jobs belong to (a chunked upload's parts are one); 0 = one per job
+    waiting_uploads: int = 0
 
     @classmethod
     def from_stats(cls, stats: QueueStats, **estimates: Any) -> QueueView:

@@ -77,6 +77,7 @@ class CatalogQueueSource:
             waiting_unknown=max(0, stats.visible + stats.delayed - len(known_q)),
             running_unknown=max(0, stats.in_flight - len(known_r)),
             arrival_rate=len(recent) / self.window,
+            waiting_uploads=len({j.media_id or j.id for j in queued}),
         )
 
 

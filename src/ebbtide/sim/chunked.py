@@ -6,6 +6,12 @@ job of its own (queued, leased, retried like any other) whose work is its media 
 per-chunk start-up overhead (process start, probe, seek) and a ranged download of only its
 bytes. The audio is one cheap part. The upload is ready a stitch time after its last part, and
 first playable when chunk 1 and the audio are in.
+
+The split is the upload's own `transcode` job, run by a worker like any job (it holds that
+worker): it reads what the probe needs and queues the parts. What it reads follows production
+(`worker/handlers/transcode.py`): with a remote store (S3, the seeds' fleet) it downloads the whole
+source before probing (`ranged_probe=False`, the default); a probe through ranged reads, as
+`submit_location` does, reads only the container's index (`ranged_probe=True`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from ebbtide.config.sections import MediaConfig
-from ebbtide.media.chunks import PoolCapacity, chunk_count, plan_chunks, useful_workers
+from ebbtide.media.chunks import FIRST_CHUNK_WEIGHT, PoolCapacity, chunk_count, plan_chunks, useful_workers
 from ebbtide.sim.workloads import JobSpec
 
 PART = "#"  # part ids: "<upload id>#c003", "<upload id>#aud"
@@ -24,12 +30,29 @@ PART = "#"  # part ids: "<upload id>#c003", "<upload id>#aud"
 class ChunkModel:
     min_chunk_seconds: float = MediaConfig().chunk_min_seconds
     max_chunks: int = MediaConfig().max_chunks
-    split_seconds: float = 10.0  # the transcode job: probe and queue the parts
+    split_seconds: float = 5.0  # the transcode job: process start, probe, catalog rows, messages
+    ranged_probe: bool = False  # False: the split downloads the whole source first (production, S3)
+    index_bytes_per_second: float = 600.0
+    # what-if: the first chunk's share (production plans with media.chunks.FIRST_CHUNK_WEIGHT)
+    first_weight: float = FIRST_CHUNK_WEIGHT  # an MP4 index (moov: stsz, stco, ctts) per media second
     overhead_seconds: float = 15.0  # per chunk: start, probe through a URL, seek, first upload
     stitch_seconds: float = 10.0  # manifests in, playlists out, one catalog transaction
     audio_speed: float = 60.0  # AAC encodes this many times faster than the video ladder
     segment_seconds: float = MediaConfig().segment_seconds
     gop_seconds: float = MediaConfig().gop_seconds
+
+
+def split_read_bytes(spec: JobSpec, model: ChunkModel) -> int:
+    """Bytes the split step reads: the whole source, or only the index a ranged probe asks for."""
+    if not model.ranged_probe:
+        return spec.size_bytes
+    return min(spec.size_bytes, int(64 * 1024 + spec.media_seconds * model.index_bytes_per_second))
+
+
+def split_step(spec: JobSpec, model: ChunkModel) -> JobSpec:
+    """The split as a job of its own for timing: no media to encode, its read, its fixed cost."""
+    return replace(spec, kind="transcode-split", media_seconds=0.0, size_bytes=split_read_bytes(spec, model),
+                   overhead=model.split_seconds)  # fmt: skip
 
 
 def split(spec: JobSpec, pools: list[PoolCapacity], model: ChunkModel) -> list[JobSpec]:
@@ -41,7 +64,8 @@ def split(spec: JobSpec, pools: list[PoolCapacity], model: ChunkModel) -> list[J
     if n <= 1:
         return []
     fps = Fraction(30)
-    chunks = plan_chunks(spec.media_seconds, fps, round(model.gop_seconds * 30), model.segment_seconds, n)
+    chunks = plan_chunks(spec.media_seconds, fps, round(model.gop_seconds * 30), model.segment_seconds, n,
+                         model.first_weight)  # fmt: skip
     if len(chunks) <= 1:
         return []
     bps = spec.size_bytes / max(spec.media_seconds, 1e-6)

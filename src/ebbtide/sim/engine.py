@@ -15,14 +15,14 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
 from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
 from ebbtide.media.chunks import PoolCapacity
+from ebbtide.queue.base import job_ids_of
 from ebbtide.sim import world as W
-from ebbtide.sim.chunked import PART, ChunkModel, split
+from ebbtide.sim.chunked import PART, ChunkModel, split, split_step
 from ebbtide.sim.fleets import SimFleet, SimPool, job_seconds, ladder_bytes_per_second
 from ebbtide.sim.setups import Setup
 from ebbtide.sim.squeue import SimQueue
@@ -66,7 +66,7 @@ class Engine:
         self.fleet = fleet
         self.setup = setup
         self.rng = random.Random(seed)
-        self.queue = SimQueue(setup.max_receives)
+        self.queue = SimQueue(setup.max_receives, clock=self.clock)  # the real `Queue` port
         self.jobs = {j.id: W.JobRun(j) for j in jobs}
         self.unsettled = len(self.jobs)  # jobs neither ready nor dead
         self.paid_live = 0  # paid instances not yet ended
@@ -87,6 +87,8 @@ class Engine:
         self._arrivals: deque[float] = deque()
         self._speed: dict[str, tuple[float, float]] = {}  # pool -> (media seconds, wall seconds)
         self._out_bps = ladder_bytes_per_second()
+        self._splits: dict[tuple[str, str], list[JobSpec]] = {}
+        self._dead_seen: set[str] = set()  # split attempts running: their parts
         self._launched_since_tick = 0
         self.tick_fn: Callable[[], object] = lambda: None
         self.on_worker_gone: Callable[[W.Worker], None] = lambda w: None
@@ -123,10 +125,8 @@ class Engine:
                 self._booted(str(payload))
             elif kind == FINISH:
                 self._finish(payload)  # type: ignore[arg-type]
-            elif kind == LAPSE:
-                job_id, receipt = cast(tuple[str, int], payload)
-                if self.queue.lapse(job_id, receipt, t):
-                    self.dispatch()
+            elif kind == LAPSE:  # a lease ran out (the queue sees it by itself): workers may take it
+                self.dispatch()
             elif kind == NOTICE:
                 self._notice(str(payload))
             elif kind == RECLAIM:
@@ -140,7 +140,8 @@ class Engine:
 
     def _done(self) -> bool:
         """Every job settled and nothing paid is left running."""
-        if self.queue.visible or self.queue.in_flight:
+        s = self.queue.stats()
+        if s.visible or s.in_flight or s.delayed:
             return False
         return self.unsettled == 0 and self.paid_live == 0
 
@@ -150,10 +151,11 @@ class Engine:
     def _quiet(self) -> bool:
         """Nothing waits, nothing paid runs, every lease is held by a live worker: no policy has
         anything to decide until the next event, so ticks until then would all be no-ops."""
-        if self.queue.visible or self._launched_since_tick or self.paid_live:
+        s = self.queue.stats()
+        if s.visible or s.delayed or self._launched_since_tick or self.paid_live:
             return False
         held = sum(1 for w in self.live.values() if w.attempt is not None)
-        return held >= self.queue.in_flight
+        return held >= s.in_flight
 
     def _tick(self) -> None:
         self.ticks += 1
@@ -178,7 +180,8 @@ class Engine:
         counts: dict[str, int] = {}
         for w in self.live.values():
             counts[w.pool] = counts.get(w.pool, 0) + 1
-        s = Sample(self.now - START, self.queue.visible, self.queue.in_flight, tuple(sorted(counts.items())))
+        q = self.queue.stats()
+        s = Sample(self.now - START, q.visible, q.in_flight, tuple(sorted(counts.items())))
         if not self.samples or (s.visible, s.in_flight, s.workers) != (
             self.samples[-1].visible,
             self.samples[-1].in_flight,
@@ -188,32 +191,27 @@ class Engine:
 
     # --- jobs ----------------------------------------------------------------------------------
     def _arrive(self, job_id: str) -> None:
-        job = self.jobs[job_id]
-        if self.chunks is not None and job.spec.parent is None:
-            parts = split(job.spec, self.capacity(), self.chunks)
-            if parts:
-                job.parts = len(parts)
-                self.unsettled += len(parts)  # each part settles; the upload settles at its stitch
-                for p in parts:
-                    self.jobs[p.id] = W.JobRun(p)
-                self._arrivals.append(self.now)
-                self.push(self.now + self.chunks.split_seconds, CALL, lambda: self._queue_parts(parts))
-                return
-        self.queue.send(job_id, self.now)
+        self._send(job_id)
         self._arrivals.append(self.now)
         self.dispatch()
 
-    def _queue_parts(self, parts: Sequence[JobSpec]) -> None:
+    def _queue_parts(self, job: W.JobRun, parts: Sequence[JobSpec]) -> None:
+        """The split finished: its parts become jobs (once; a re-run split finds them there)."""
+        if job.parts or job.dead:
+            return
+        job.parts = len(parts)
+        self.unsettled += len(parts)  # each part settles; the upload settles at its stitch
         for p in parts:
-            self.queue.send(p.id, self.now)
-        self.dispatch()
+            self.jobs[p.id] = W.JobRun(p)
+            self._send(p.id)
 
-    def capacity(self) -> list[PoolCapacity]:
-        """What the fleet offers a source being split now: idle workers, and launchable ones."""
+    def capacity(self, splitter: W.Worker | None = None) -> list[PoolCapacity]:
+        """What the fleet offers a source being split now: idle workers (not the one splitting,
+        which `useful_workers` counts itself), and launchable ones."""
         out = []
         for pool in self.fleet.pools:
             mine = [w for w in self.live.values() if w.pool == pool.name]
-            idle = sum(1 for w in mine if w.state == WorkerState.IDLE and not w.drain)
+            idle = sum(1 for w in mine if w.state == WorkerState.IDLE and not w.drain and w is not splitter)
             launchable = 0 if pool.config.provider == "static" else max(0, pool.config.max - len(mine))
             out.append(PoolCapacity(idle, launchable, pool.config.boot_time, pool.config.speed))
         return out
@@ -245,40 +243,47 @@ class Engine:
     def dispatch(self) -> None:
         """Idle workers receive visible messages; the first pool in the config's order goes first
         (the seed's Jetson "grabs jobs first")."""
-        if not self.queue.visible:
+        if not self.queue.stats().visible:
             return
         order = {p.name: i for i, p in enumerate(self.fleet.pools)}
         idle = [w for w in self.live.values() if w.state == WorkerState.IDLE and not w.drain]
         idle.sort(key=lambda w: (order[w.pool], w.idle_since or 0.0, w.id))
         for w in idle:
-            if not self.queue.visible:
+            if not self._take(w):
                 break
-            self._take(w)
 
-    def _take(self, w: W.Worker) -> None:
-        dead_before = len(self.queue.dead)
-        msg = self.queue.receive(self.now, self.setup.lease)
-        for m in self.queue.dead[dead_before:]:
-            job = self.jobs[m.job_id]
-            if not job.dead and job.ready_at is None:
-                self.unsettled -= 1
-            job.dead = True
-            parent = self.jobs[job.spec.parent] if job.spec.parent else None
-            if parent is not None and not parent.dead and parent.ready_at is None:
-                parent.dead = True  # one chunk dead: the upload fails
-                self.unsettled -= 1
-        if msg is None:
-            return
-        job = self.jobs[msg.job_id]
+    def _send(self, job_id: str) -> None:
+        self.queue.send({"job_id": job_id, "kind": self.jobs[job_id].spec.kind})
+
+    def _take(self, w: W.Worker) -> bool:
+        """`w` receives one message; False when there was none to lease."""
+        dead_before = self.queue.stats().dead
+        got = self.queue.receive(wait=0, lease=self.setup.lease)
+        if self.queue.stats().dead > dead_before:
+            self._settle_dead()
+        if not got:
+            return False
+        msg = got[0]
+        job = self.jobs[str(msg.body["job_id"])]
         pool = self.fleet.pool(w.pool)
         skipped = job.ready_at is not None and self.setup.ledger
+        parts: list[JobSpec] = []
+        if not skipped and self.chunks is not None and job.spec.parent is None:
+            # the upload's transcode job probes the source and, when it is long, queues its parts
+            parts = split(job.spec, self.capacity(splitter=w), self.chunks)
         if skipped:
             dur, dup = SKIP_SECONDS, False
+        elif parts:
+            dur = self.duration(split_step(job.spec, self.chunks), pool)  # type: ignore[arg-type]
+            dup = job.running > 0
+            job.running += 1
+            self._splits[msg.receipt, job.spec.id] = parts
         else:
             dur = self.duration(job.spec, pool)
             dup = job.running > 0 or job.ready_at is not None
             job.running += 1
-        a = W.Attempt(job.spec.id, w.id, w.pool, msg.receipt, self.now, self.now + dur, duplicate=dup)
+        a = W.Attempt(job.spec.id, w.id, w.pool, msg.receipt, self.now, self.now + dur, duplicate=dup,
+                      delivery=msg)
         if skipped:
             a.outcome = W.SKIPPED
         job.attempts.append(a)
@@ -287,8 +292,30 @@ class Engine:
         w.state = WorkerState.BUSY
         w.attempt = a
         self.push(a.planned_end, FINISH, a)
-        if not self.setup.heartbeat and dur > self.setup.lease:
-            self.push(self.now + self.setup.lease, LAPSE, (msg.job_id, msg.receipt))
+        if self.setup.heartbeat:
+            # the worker's heartbeat extends the lease every lease/3 while it works: in effect,
+            # it holds the message until its planned end (and one lease more if it stops, below)
+            self.queue.extend(msg, dur + self.setup.lease)
+        elif dur > self.setup.lease:
+            self.push(msg.leased_until, LAPSE, None)
+        return True
+
+
+    def _settle_dead(self) -> None:
+        """Messages the queue dead-lettered (received max_receives times): their jobs fail."""
+        for d in self.queue.dead_letters(limit=len(self.jobs) + 1):
+            if d.message_id in self._dead_seen:
+                continue
+            self._dead_seen.add(d.message_id)
+            for job_id in job_ids_of([d.body]):
+                job = self.jobs[job_id]
+                if not job.dead and job.ready_at is None:
+                    self.unsettled -= 1
+                job.dead = True
+                parent = self.jobs[job.spec.parent] if job.spec.parent else None
+                if parent is not None and not parent.dead and parent.ready_at is None:
+                    parent.dead = True  # one chunk dead: the upload fails
+                    self.unsettled -= 1
 
     def _finish(self, a: W.Attempt) -> None:
         if a.end is not None:  # killed or interrupted before it could finish
@@ -296,7 +323,12 @@ class Engine:
         w = self.workers[a.worker_id]
         job = self.jobs[a.job_id]
         a.end = self.now
-        if a.outcome != W.SKIPPED:
+        parts = self._splits.pop((a.receipt, a.job_id), None)
+        if parts is not None:  # a split: its parts are queued, the upload is ready at its stitch
+            job.running -= 1
+            a.outcome = W.WON if not job.parts else W.DUPLICATE
+            self._queue_parts(job, parts)
+        elif a.outcome != W.SKIPPED:
             job.running -= 1
             if job.ready_at is None:
                 job.ready_at = self.now
@@ -310,7 +342,8 @@ class Engine:
             else:
                 a.outcome = W.DUPLICATE
                 a.duplicate = True
-        self.queue.ack(a.job_id, a.receipt)  # False when the lease lapsed: SQS's expired receipt
+        assert a.delivery is not None
+        self.queue.ack(a.delivery)  # False when the lease lapsed: SQS's expired receipt
         inst = self.instances[w.instance_id]
         inst.busy_seconds += self.now - a.start
         w.attempt = None
@@ -329,20 +362,23 @@ class Engine:
             return
         job = self.jobs[a.job_id]
         a.end = self.now
+        self._splits.pop((a.receipt, a.job_id), None)  # a split cut short queues nothing
         if a.outcome != W.SKIPPED:
             a.outcome = outcome
             job.running -= 1
         self.instances[w.instance_id].busy_seconds += self.now - a.start
         w.attempt = None
+        d = a.delivery
+        assert d is not None
         if release:
-            if self.queue.release(a.job_id, a.receipt):
+            if self.queue.release(d):
                 self.dispatch()
-        elif self.queue.holds(a.job_id, a.receipt):
-            if self.setup.heartbeat:
-                # the heartbeat stops with the worker; the last extension runs out within one lease
-                self.queue.extend(a.job_id, a.receipt, self.now, self.setup.lease)
-            until = self.queue.leased_until(a.job_id)
-            self.push(max(self.now, until), LAPSE, (a.job_id, a.receipt))
+        elif self.setup.heartbeat:
+            # the heartbeat stops with the worker; the last extension runs out within one lease
+            if self.queue.extend(d, self.setup.lease):
+                self.push(self.now + self.setup.lease, LAPSE, None)
+        elif d.leased_until > self.now:
+            self.push(d.leased_until, LAPSE, None)
 
     # --- workers and instances -----------------------------------------------------------------
     def start_worker(
@@ -457,7 +493,8 @@ class Engine:
         now = self.now
         while self._arrivals and self._arrivals[0] < now - ARRIVAL_WINDOW:
             self._arrivals.popleft()
-        waiting = sum(self.jobs[j].spec.media_seconds for j in self.queue.visible_ids())
+        visible = [self.jobs[j].spec for j in self.queue.visible_job_ids()]
+        waiting = sum(spec.media_seconds for spec in visible)
         running = 0.0
         for w in self.live.values():
             a = w.attempt
@@ -466,10 +503,11 @@ class Engine:
                 left = 1.0 - min(1.0, (now - a.start) / span) if span > 0 else 0.0
                 running += self.jobs[a.job_id].spec.media_seconds * left
         return QueueView.from_stats(
-            self.queue.stats(now),
+            self.queue.stats(),
             waiting_work_seconds=waiting,
             running_work_seconds=running,
             arrival_rate=len(self._arrivals) / ARRIVAL_WINDOW,
+            waiting_uploads=len({spec.parent or spec.id for spec in visible}),
         )
 
     def speeds(self) -> dict[str, float]:

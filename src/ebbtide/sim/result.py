@@ -114,7 +114,7 @@ def measure(
         jobs=len(uploads),
         ready=len(latencies),
         lost=len(uploads) - len(latencies),
-        dead_lettered=len(e.queue.dead),
+        dead_lettered=e.queue.stats().dead,
         total_cost=total,
         idle_cost=max(0.0, total - busy_cost),
         lower_bound=lower_bound(e.specs, e.fleet, within),

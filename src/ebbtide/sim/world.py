@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ebbtide.catalog.states import WorkerState
+from ebbtide.queue.base import Delivery
 from ebbtide.sim.workloads import JobSpec
 
 # attempt outcomes
@@ -25,12 +26,13 @@ class Attempt:
     job_id: str
     worker_id: str
     pool: str
-    receipt: int
+    receipt: str
     start: float
     planned_end: float
     end: float | None = None
     outcome: str = RUNNING
     duplicate: bool = False  # started while another attempt of the job ran or after it was ready
+    delivery: Delivery | None = None  # the queue lease this attempt holds
 
 
 @dataclass

@@ -61,26 +61,34 @@ def _busy_until(obs: Observation, pool: PoolView, w: WorkerView, default: float)
     return t
 
 
-def _plan(slots: list[_Slot], jobs: int, job: float, deadline: float) -> tuple[int, float, float]:
-    """(late jobs, seconds late in all, last finish) when each job goes to the first free worker."""
-    late, lateness, last, _ = _run_plan(slots, jobs, job, deadline, 0.0)
+def _plan(
+    slots: list[_Slot], jobs: int, job: float, deadline: float, group: int = 1
+) -> tuple[int, float, float]:
+    """(late uploads, seconds late in all, last finish) when each job goes to the first free worker."""
+    late, lateness, last, _ = _run_plan(slots, jobs, job, deadline, 0.0, group)
     return late, lateness, last
 
 
 def _run_plan(
-    slots: list[_Slot], jobs: int, job: float, deadline: float, now: float
+    slots: list[_Slot], jobs: int, job: float, deadline: float, now: float, group: int = 1
 ) -> tuple[int, float, float, float]:
     """`_plan` plus the dollars the plan spends: each job's time at its worker's price, and the
-    boot of every new worker it uses."""
+    boot of every new worker it uses.
+
+    Jobs come in uploads of `group` consecutive jobs (a chunked upload's parts, queued together):
+    an upload is ready when its last part is, so it is late once, by its last part's lateness."""
     if jobs <= 0:
         return 0, 0.0, -math.inf, 0.0
     if not slots:
-        return jobs, math.inf, math.inf, 0.0
+        return math.ceil(jobs / max(group, 1)), math.inf, math.inf, 0.0
+    group = max(group, 1)
     heap = [(s.free_at, i) for i, s in enumerate(slots)]
     heapq.heapify(heap)
     late, lateness, last, spend = 0, 0.0, -math.inf, 0.0
     used: set[int] = set()
-    for _ in range(min(jobs, MAX_PLAN_JOBS)):
+    upload_done = -math.inf
+    planned = min(jobs, MAX_PLAN_JOBS)
+    for k in range(planned):
         t, i = heap[0]
         s = slots[i]
         done = t + job / s.speed
@@ -90,9 +98,12 @@ def _run_plan(
         if s.new and i not in used:
             used.add(i)
             spend += s.price * max(s.free_at - now, 0.0) / 3600.0
-        if done > deadline + 1e-6:
-            late += 1
-            lateness += done - deadline
+        upload_done = max(upload_done, done)
+        if (k + 1) % group == 0 or k + 1 == planned:  # the upload's last part
+            if upload_done > deadline + 1e-6:
+                late += 1
+                lateness += upload_done - deadline
+            upload_done = -math.inf
     return late, lateness, last, spend
 
 
@@ -108,7 +119,7 @@ def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
 
 
 def _choose(
-    obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float
+    obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float, group: int = 1
 ) -> tuple[list[_Slot], Cause, float | None]:
     """(optional workers the plan buys, why, until when that choice holds).
 
@@ -134,7 +145,7 @@ def _choose(
             per = _Slot(pool.name, rank, price, obs.now + pool.config.boot_time, obs.speed(pool), new=True)
             optional.extend([per] * min(room, jobs))  # launches are a choice, free ones at $0
     optional.sort(key=lambda s: (s.price, s.new, s.free_at, s.rank))
-    late, _, last = _plan(required, jobs, job, deadline)
+    late, _, last = _plan(required, jobs, job, deadline, group)
     if late == 0:
         # with one speed, the k-th job's start is the k-th earliest slot: it drifts like the slots
         same_speed = len({s.speed for s in required}) <= 1
@@ -142,7 +153,7 @@ def _choose(
         return [], Cause.FREE_CAPACITY, stable
     def score(extra: list[_Slot]) -> tuple[float, float]:
         """(dollars spent + waiting past the target at its stated value, lateness)."""
-        _, lateness, _, spend = _run_plan(required + extra, jobs, job, deadline, obs.now)
+        _, lateness, _, spend = _run_plan(required + extra, jobs, job, deadline, obs.now, group)
         return (math.inf if math.isinf(lateness) else spend + lateness * per_second), lateness
 
     chosen: list[_Slot] = []
@@ -158,7 +169,7 @@ def _choose(
         without = score(rest)
         if without <= best:
             chosen, best = rest, without
-    kept = _plan(required + chosen, jobs, job, deadline)[0] == 0
+    kept = _plan(required + chosen, jobs, job, deadline, group)[0] == 0
     return chosen, Cause.BACKLOG if kept else Cause.OUT_OF_REACH, None
 
 
@@ -176,7 +187,9 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
     stable: float | None = math.inf  # nothing waiting: only an event changes the answer
     if jobs > 0:
         job = max(work / jobs, 1.0)
-        chosen, how, stable = _choose(obs, cfg, jobs, job)
+        # a chunked upload's parts are one upload to the user: late once, not once per part
+        group = max(1, round(jobs / q.waiting_uploads)) if q.waiting_uploads else 1
+        chosen, how, stable = _choose(obs, cfg, jobs, job, group)
         for s in chosen:
             picked[s.pool] = picked.get(s.pool, 0) + 1
             if s.new:

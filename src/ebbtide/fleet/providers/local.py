@@ -93,6 +93,22 @@ class LocalProvider:
         self._reap_children()
         return done
 
+    def kill(self, ids: Sequence[str]) -> list[str]:
+        """Stop hung workers at once (SIGKILL; a stopped process dies too): a worker that stopped
+        reporting cannot be trusted to drain, and its attempt is already closed as lost. Its job
+        commands and ffmpeg die with it (PR_SET_PDEATHSIG). EC2 and ECS stop instances this way."""
+        done = []
+        for wid in ids:
+            pidfile = self.dir / f"{wid}.pid"
+            pid = _alive(pidfile)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                done.append(wid)
+            pidfile.unlink(missing_ok=True)
+        self._reap_children()
+        return done
+
     def inventory(self) -> list[Instance]:
         self._reap_children()
         if not self.dir.is_dir():
