@@ -248,7 +248,8 @@ class TargetTracking:
     def __post_init__(self) -> None:
         self.ecs, self.sqs = client("ecs", self.endpoint), client("sqs", self.endpoint)
         self.decide = policy_for(self.policy)
-        self.pool = PoolConfig.model_validate({"name": "aws", "provider": "ecs-service", "max": self.max_tasks})
+        self.pool = PoolConfig.model_validate({"name": "aws", "provider": "ecs-service",
+                                               "max": self.max_tasks, "price_per_hour": 0.526})
 
     def step(self) -> None:
         a = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]

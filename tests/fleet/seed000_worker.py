@@ -4,9 +4,10 @@ It behaves like the seed's worker as it runs: short polling (WaitTimeSeconds 0) 
 one message at a time with the seed's visibility timeout, then it holds the message while it
 "transcodes" and deletes it. Bodies are the seed's own (`job_id`, `media_id`, `org_id`); the job's
 media length, which the real worker learns by downloading the video, comes from JOBS_FILE (job id →
-media seconds), and the hold is that length / 6x realtime, scaled by WORK_SCALE. No ffmpeg: the test is about who stops the container, not what it computes. It never heartbeats
-to ebbtide. Every step goes to EVENT_LOG as one JSON line; SIGTERM while holding a message (ECS
-stopping the task mid-job) is logged as `killed` before the process exits.
+media seconds), and the hold is that length / 6x realtime, scaled by WORK_SCALE. No ffmpeg: the
+test is about who stops the container, not what it computes. It never heartbeats to ebbtide.
+Every step goes to EVENT_LOG as one JSON line; SIGTERM while holding a message (ECS stopping the
+task mid-job) is logged as `killed` before the process exits.
 
 With PROTECT_SELF=1 it also does what a worker that manages its own task scale-in protection does
 (ECS agent endpoint `PUT $ECS_AGENT_URI/task-protection/v1/state`, which calls
@@ -69,7 +70,8 @@ while True:
     body = json.loads(msg["Body"])
     holding.update(job_id=body["job_id"])
     protect(True)
-    event("received", job_id=body["job_id"], receive_count=msg.get("Attributes", {}).get("ApproximateReceiveCount"))
+    event("received", job_id=body["job_id"],
+          receive_count=msg.get("Attributes", {}).get("ApproximateReceiveCount"))
     with open(env["JOBS_FILE"]) as f:
         media_seconds = float(json.load(f)[body["job_id"]])
     time.sleep(media_seconds / SPEED * float(env["WORK_SCALE"]))

@@ -29,10 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_env import client, cluster_with_task_definition, network, suffix, tasks_stay_running
+import yaml
+from aws_env import REGION, client, cluster_with_task_definition, network, suffix, tasks_stay_running
 from ecs_standin import ServiceScheduler, TargetTracking, add_task_protection, read_events
 
+from ebbtide.config import load_settings
 from ebbtide.config.sections import TargetPolicyConfig
+from ebbtide.fleet.build import build_controller
+from ebbtide.fleet.controller import Controller
+from ebbtide.fleet.foreign.source import ForeignWorkerSource
+from ebbtide.fleet.foreign.sqs import GuardedEcsService
+from ebbtide.services import Services, open_services
 from ebbtide.sim.runner import simulate
 from ebbtide.sim.scenarios import SCENARIOS
 from ebbtide.sim.setups import SEED_ORIGINAL, SETUPS
@@ -136,3 +143,95 @@ def test_the_seeds_target_tracking_kills_a_busy_task(moto_endpoint: str, tmp_pat
     assert received, "the workers took the jobs"
     killed = {e["job_id"] for e in seed.events("killed")}
     assert killed <= received and not killed & {e["job_id"] for e in seed.events("deleted")}
+
+
+def ebbtide_config(seed: Seed000, tmp: Path, protection: str = "ebbtide") -> Path:
+    """What the seed's user writes: scale the transcoder service on the queue's depth, workers foreign."""
+    cfg = {
+        "data_dir": str(tmp / "data"),
+        "aws": {"region": REGION, "endpoint_url": seed.endpoint},
+        "fleet": {
+            "interval": 0.5,
+            "drain_idle_after": 1.0,
+            "policy": seed_policy().model_dump(),  # the seed's own decisions: only the acting differs
+            "depth_source": f"sqs://{seed.queue_name}",
+            "pools": [{
+                "name": "transcoder", "provider": "ecs-service", "workers": "foreign", "max": MAX_TASKS,
+                "price_per_hour": 0.526, "speed": 6.0, "boot_time": 30,
+                "options": {"cluster": seed.cluster, "service": seed.service, "protection": protection,
+                            "in_flight_settle": 1.0},
+            }],
+        },
+    }
+    path = tmp / "ebbtide.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+class Scaler:
+    """`ebbtide scaler` for the config: the controller build_controller wires, ticking."""
+
+    def __init__(self, config: Path) -> None:
+        self.services: Services = open_services(load_settings(config, env={}))
+        self.controller: Controller = build_controller(self.services)
+        self.protected_seen: list[int] = []  # tasks protected, per tick while anything was in flight
+
+    def run_until(self, seed: Seed000, scheduler: ServiceScheduler, what: str, done: Callable[[], bool],
+                  timeout: float = 180.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.controller.tick()
+            source = self.controller.workers
+            assert isinstance(source, ForeignWorkerSource)
+            last = source.last.get("transcoder")
+            arns = sorted(scheduler.tasks)
+            if last is not None and last.in_flight > 0 and arns:
+                self.protected_seen.append(len(scheduler.protected(arns)))
+            if done():
+                return
+            time.sleep(self.services.settings.fleet.interval)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def close(self) -> None:
+        source = self.controller.workers
+        if isinstance(source, ForeignWorkerSource):
+            source.close()
+        self.services.close()
+
+
+@pytest.mark.usefixtures("held_tasks")
+def test_ebbtide_scales_the_seeds_service_without_a_mid_job_kill(moto_endpoint: str, tmp_path: Path) -> None:
+    """Same service, same workers, same queue, same target-tracking decisions; ebbtide acts on them:
+    it scales out on the queue's depth, protects every task while anything is in flight, holds the
+    scale-in until nothing is, then retires the idle tasks back to zero."""
+    sim = simulate(SCENARIOS[SCENARIO].jobs(0), SCENARIOS[SCENARIO].fleet, SETUPS["ebbtide"],
+                   scenario=SCENARIO)
+    assert sim.killed == 0 and sim.ready == sim.jobs
+
+    seed = Seed000(moto_endpoint, tmp_path)
+    scaler = Scaler(ebbtide_config(seed, tmp_path))
+    provider = scaler.controller.providers["transcoder"]
+    assert isinstance(provider, GuardedEcsService)  # protection = ebbtide (the default)
+    scheduler = seed.scheduler().start()
+    try:
+        jobs = seed.upload()
+        scaler.run_until(seed, scheduler, "the service to scale out",
+                         lambda: len(seed.events("received")) == len(jobs))
+        assert seed.desired() == MAX_TASKS
+        scaler.run_until(seed, scheduler, "every job done and the service back to zero",
+                         lambda: len(seed.events("deleted")) == len(jobs) and seed.desired() == 0
+                         and not scheduler.tasks)
+    finally:
+        scheduler.close()
+        scaler.close()
+    assert seed.events("killed") == []
+    assert sorted(e["job_id"] for e in seed.events("deleted")) == sorted(jobs)  # each once
+    # while jobs were in flight the running tasks were protected, all of them once the jobs started
+    assert scaler.protected_seen and max(scaler.protected_seen) == MAX_TASKS
+    # the seed's decision to scale in while the jobs ran was held, not acted on; then retired idle
+    decisions = list(reversed(scaler.services.catalog.recent_decisions(limit=500)))
+    held = [d for d in decisions if d.cause == "scale-in" and d.busy == MAX_TASKS and d.retired == 0]
+    assert held, [d.reason for d in decisions]
+    assert any("keep-busy" in d.notes for d in held)
+    assert sum(d.retired for d in decisions) >= MAX_TASKS
+    assert all(d.at > held[0].at for d in decisions if d.retired)

@@ -27,6 +27,12 @@ def build_controller(
         from ebbtide.fleet.foreign.source import ForeignWorkerSource
 
         probes = {p.name: open_probe(p, s, services.clock) for p in foreign}
+        from ebbtide.fleet.foreign.sqs import SqsBusyProbe, guard_provider
+
+        for p in foreign:  # SQS pools: scale-in protection as configured
+            probe = probes[p.name]
+            if isinstance(probe, SqsBusyProbe):
+                chosen[p.name] = guard_provider(p, chosen[p.name], probe, services.clock)
         workers = ForeignWorkerSource(state, probes, services.clock, sightings=state)
     source: QueueSource
     if fleet.depth_source:  # workers ebbtide does not run: scale on their queue, read only

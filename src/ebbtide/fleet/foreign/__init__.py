@@ -21,9 +21,15 @@ def open_probe(pool: PoolConfig, settings: Settings, clock: Clock) -> BusyProbe:
         from ebbtide.fleet.foreign.bullmq import BullMQProbe
 
         return BullMQProbe.from_url(url, pool)
+    if scheme == "sqs":
+        from ebbtide.fleet.foreign.sqs import open_sqs_probe
+        from ebbtide.queue.depth import open_depth_source
+
+        depth = open_depth_source(url, clock, settings.aws.region, settings.aws.endpoint_url)
+        return open_sqs_probe(pool, depth, settings, clock)
     raise ConfigError(
         f"pool {pool.name}: no way yet to read foreign workers' busy-ness from {scheme or 'no'} depth source",
-        hint="foreign pools are supported on bullmq:// depth sources (docs/foreign-pools.md)",
+        hint="foreign pools are supported on bullmq:// and sqs:// depth sources (docs/foreign-pools.md)",
     )
 
 

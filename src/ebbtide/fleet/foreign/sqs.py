@@ -123,9 +123,12 @@ class EcsTasks:
         running = {t["taskArn"] for t in tasks
                    if t.get("lastStatus") == "RUNNING" and t.get("healthStatus") != "UNHEALTHY"}
         until = self.protection(sorted(running)) if with_protection else {}
-        return {t["taskArn"]: PlatformState(t["taskArn"] in running,
-                                            (until.get(t["taskArn"]) is not None) if with_protection else None)
-                for t in tasks}
+        out = {}
+        for t in tasks:
+            arn = t["taskArn"]
+            prot = (until.get(arn) is not None) if with_protection else None
+            out[arn] = PlatformState(arn in running, prot)
+        return out
 
     def protection(self, arns: Sequence[str]) -> dict[str, float | None]:
         """Each task's protection expiry (epoch seconds), None when it is off."""
@@ -301,7 +304,7 @@ def open_sqs_probe(
         group = opts.required("asg_name", hint="the Auto Scaling group this pool scales")
         platform = AsgInstances(client or aws.client("autoscaling", settings, opts), group)
     else:
-        raise ConfigError(f"pool {pool.name}: foreign workers on an SQS queue need provider ecs-service or asg",
+        raise ConfigError(f"pool {pool.name}: foreign workers on SQS need provider ecs-service or asg",
                           hint="SQS cannot say which consumer holds a message; only ECS task or ASG "
                           "instance protection can (docs/foreign-pools.md)")
     settle = _number(pool, "in_flight_settle", DEFAULT_SETTLE)
