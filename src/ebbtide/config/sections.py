@@ -242,6 +242,11 @@ class PoolConfig(Section):
     options: dict[str, str | int | float | bool | list[str]] = Field(
         default_factory=dict, description="provider-specific: launch_template, subnets, cluster, asg_name, …"
     )
+    workers: Literal["ebbtide", "foreign"] = Field(
+        "ebbtide",
+        description="foreign = the user's own worker processes (docs/foreign-pools.md); they send no "
+        "ebbtide heartbeats, so health and busy-ness are read from the queue; requires fleet.depth_source",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> PoolConfig:
@@ -255,6 +260,7 @@ def default_local_max() -> int:
 
 
 DEPTH_SCHEMES = ("bullmq", "sqs")
+FOREIGN_PROVIDERS = ("ec2", "asg", "ecs-service")  # pools whose foreign workers ebbtide can steer
 
 
 class FleetConfig(Section):
@@ -280,6 +286,22 @@ class FleetConfig(Section):
             raise ValueError(
                 f"depth_source {self.depth_source!r}: use bullmq://host:port/db/queue or sqs://queue-name"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _foreign(self) -> FleetConfig:
+        for p in self.pools:
+            if p.workers != "foreign":
+                continue
+            if self.depth_source is None:
+                raise ValueError(
+                    f"pool {p.name} has foreign workers: set fleet.depth_source to the queue they consume"
+                )
+            if p.provider not in FOREIGN_PROVIDERS:
+                raise ValueError(
+                    f"pool {p.name}: foreign workers need provider {', '.join(FOREIGN_PROVIDERS)}, "
+                    f"not {p.provider}"
+                )
         return self
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ebbtide.fleet.controller import Controller
 from ebbtide.fleet.policies import policy_for
-from ebbtide.fleet.ports import QueueSource
+from ebbtide.fleet.ports import QueueSource, WorkerSource
 from ebbtide.fleet.providers import Provider, provider_for
 from ebbtide.fleet.sources import CatalogFleetState, CatalogQueueSource, DepthQueueSource
 from ebbtide.services import Services
@@ -20,6 +20,20 @@ def build_controller(
         if pool.name not in chosen:
             chosen[pool.name] = provider_for(pool, s, services.clock, config_path=config_path)
     state = CatalogFleetState(services.catalog, tuple(p.name for p in fleet.pools))
+    workers: WorkerSource = state
+    foreign = [p for p in fleet.pools if p.workers == "foreign"]
+    if foreign:  # the user's own workers: health and busy-ness read from their queue
+        from ebbtide.fleet.foreign import open_probe
+        from ebbtide.fleet.foreign.source import ForeignWorkerSource
+
+        probes = {p.name: open_probe(p, s, services.clock) for p in foreign}
+        from ebbtide.fleet.foreign.sqs import SqsBusyProbe, guard_provider
+
+        for p in foreign:  # SQS pools: scale-in protection as configured
+            probe = probes[p.name]
+            if isinstance(probe, SqsBusyProbe):
+                chosen[p.name] = guard_provider(p, chosen[p.name], probe, services.clock)
+        workers = ForeignWorkerSource(state, probes, services.clock, sightings=state)
     source: QueueSource
     if fleet.depth_source:  # workers ebbtide does not run: scale on their queue, read only
         from ebbtide.queue.depth import open_depth_source
@@ -37,7 +51,7 @@ def build_controller(
         chosen,
         policy_for(fleet.policy),
         source,
-        state,
+        workers,
         state,
         services.clock,
         launch_budget=fleet.launch_budget,

@@ -33,6 +33,7 @@ class Note(enum.StrEnum):
     LAUNCH = "launch"
     RETIRE_IDLE = "retire-idle"
     PROTECT_BUSY = "protect-busy"  # a busy worker asked to drain instead of being retired
+    KEEP_BUSY = "keep-busy"  # busy workers of a count-based pool (ECS service) kept until idle
     IDLE_GRACE = "idle-grace"  # idle workers kept until their idle grace is over
     UNDRAIN = "undrain"  # a draining worker kept instead of a new launch
     DEFERRED_BUDGET = "deferred-budget"
@@ -111,6 +112,7 @@ def _note_text(note: Note, n: int, rec: DecisionRecord) -> str:
         Note.LAUNCH: f"launched {n}",
         Note.RETIRE_IDLE: f"retired {n} idle",
         Note.PROTECT_BUSY: f"asked {n} busy worker(s) to drain, never stopped",
+        Note.KEEP_BUSY: f"kept {n} busy worker(s), retired once idle",
         Note.IDLE_GRACE: f"{n} idle worker(s) kept until their idle grace is over",
         Note.UNDRAIN: f"drain cancelled for {n}",
         Note.DEFERRED_BUDGET: f"{n} launch(es) deferred by the launch budget",

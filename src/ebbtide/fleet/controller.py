@@ -38,7 +38,7 @@ from ebbtide.fleet.model import (
 from ebbtide.fleet.policies import Policy
 from ebbtide.fleet.policies.common import LAUNCH_FAILURE_WINDOW, clamp, growable
 from ebbtide.fleet.ports import DecisionRecorder, QueueSource, WorkerSource
-from ebbtide.fleet.providers.base import Instance, ProtectsBusy, Provider
+from ebbtide.fleet.providers.base import Instance, ProtectsBusy, Provider, worker_id_for
 
 log = logging.getLogger("ebbtide.fleet")
 
@@ -206,7 +206,7 @@ class Controller:
             for inst in inventory:
                 mine = [w for w in known if _matches(w, inst)]
                 if not mine:
-                    wid = inst.worker_id or inst.id
+                    wid = worker_id_for(inst)
                     self.workers.register(wid, pool.name, inst.id, pool.price_per_hour)
                     log.info("adopted worker", extra={"pool": pool.name, "worker": wid, "instance": inst.id})
                     t0 = inst.launched_at
@@ -336,11 +336,13 @@ class Controller:
                         carry = short
                         notes.append((Note.LAUNCH_SHORT, short))
             elif desired < len(live):
-                retired, drained, held, protected = self._shrink(view, len(live) - desired, now)
+                retired, drained, held, protected, kept = self._shrink(view, len(live) - desired, now)
                 if retired:
                     notes.append((Note.RETIRE_IDLE, retired))
                 if protected:
                     notes.append((Note.PROTECT_BUSY, protected))
+                if kept:
+                    notes.append((Note.KEEP_BUSY, kept))
                 if held:
                     notes.append((Note.IDLE_GRACE, held))
             running = len(live) + launched - retired
@@ -377,7 +379,7 @@ class Controller:
             self._state[view.name].failures.append(LaunchFailure(now, err.message if err else "failed", n, 0))
             return 0, n
         for inst in res.instances:
-            self.workers.register(inst.worker_id or inst.id, view.name, inst.id, view.config.price_per_hour)
+            self.workers.register(worker_id_for(inst), view.name, inst.id, view.config.price_per_hour)
         st = self._state[view.name]
         if res.launched:
             st.last_launch_at = now
@@ -390,10 +392,11 @@ class Controller:
         log.info("launched", extra={"pool": view.name, "count": res.launched})
         return res.launched, 0
 
-    def _shrink(self, view: PoolView, surplus: int, now: float) -> tuple[int, int, int, int]:
+    def _shrink(self, view: PoolView, surplus: int, now: float) -> tuple[int, int, int, int, int]:
         """Remove `surplus` workers: idle ones are retired, busy ones only asked to drain.
 
-        Returns (retired, drained, idle held by their grace, busy asked to drain)."""
+        Returns (retired, drained, idle held by their grace, busy asked to drain, busy kept: a
+        count-based pool's busy workers, which cannot be named to the platform)."""
         provider = self.providers[view.name]
         idle = [w for w in view.live if not w.busy and w.state == WorkerState.IDLE]
         idle.sort(key=lambda w: self._idle_since.get(w.id, now))
@@ -428,14 +431,14 @@ class Controller:
                     self.workers.set_drain(w.id, True)
                     drained += 1
         for w in pick_busy if provider.retires_specific else ():
-            # (busy tasks of a count-based pool are protected; they are retired once idle)
             self.workers.set_drain(w.id, True)
             drained += 1
             protected += 1
+        kept = 0 if provider.retires_specific else len(pick_busy)  # (retired once idle)
         if retired:
             self._state[view.name].last_retire_at = now
             log.info("retired idle workers", extra={"pool": view.name, "count": retired})
-        return retired, drained, held, protected
+        return retired, drained, held, protected, kept
 
     def _still_idle(self, ids: set[str]) -> set[str]:
         """Re-read just before retiring: a worker may have leased a job since the observation."""

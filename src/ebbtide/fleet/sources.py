@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from ebbtide.catalog.base import Catalog
 from ebbtide.catalog.records import WorkerRecord
-from ebbtide.catalog.states import JobState
+from ebbtide.catalog.states import JobState, WorkerState
 from ebbtide.clock import Clock
 from ebbtide.errors import BackendUnavailable
 from ebbtide.fleet.causes import DecisionRecord, render
@@ -117,6 +117,10 @@ class CatalogFleetState:
 
     def mark_gone(self, worker_id: str) -> None:
         self.catalog.mark_worker_gone(worker_id)
+
+    def observed(self, worker_id: str, pool: str, state: WorkerState, provider_id: str | None) -> None:
+        """A foreign worker seen through its pool's probe: its heartbeat, written for it."""
+        self.catalog.heartbeat(worker_id, pool, state, provider_id=provider_id)
 
     def record(self, rec: DecisionRecord) -> None:
         """The typed record is kept as columns; the sentence is rendered here, at the edge."""

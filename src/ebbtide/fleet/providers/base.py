@@ -27,6 +27,8 @@ How the backends map (the cloud ones come next; this contract is written for the
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -47,6 +49,21 @@ class Instance:
     pid: int | None = None
     spot: bool = False
     state: str = "running"  # provider's own word: pending, running, stopping
+
+
+_NOT_IN_WORKER_IDS = re.compile(r"[^A-Za-z0-9_.:@-]")  # the catalog's worker ids (catalog/sql_core.py)
+
+
+def worker_id_for(inst: Instance) -> str:
+    """The worker id a launched or adopted instance is registered under until its worker reports:
+    its `worker_id`, else its instance id made a valid catalog id (an ECS task ARN holds `/`, a
+    placeholder `#`; they become `-`, and an id over 128 characters keeps a digest of the rest)."""
+    if inst.worker_id:
+        return inst.worker_id
+    wid = _NOT_IN_WORKER_IDS.sub("-", inst.id)
+    if len(wid) > 128:
+        wid = wid[:119] + "-" + hashlib.sha1(inst.id.encode()).hexdigest()[:8]
+    return wid
 
 
 @dataclass(frozen=True)
