@@ -68,13 +68,13 @@ def test_foreign_worker_rules() -> None:
 
 
 def test_bullmq_names_and_views() -> None:
-    listing = "\n".join([
-        "id=3 addr=x name=bull:cTE=:w:i-1 age=1",  # base64("q1") = cTE=
-        "id=4 addr=x name=bull:cTE=:w:i-2:1 age=1",
-        "id=5 addr=x name=bull:cTE= age=1",  # unnamed worker: cannot be matched
-        "id=6 addr=x name=bull:b3RoZXI=:w:i-3 age=1",  # another queue
-        "id=7 addr=x name= age=1",
-    ])
+    listing = [
+        "bull:cTE=:w:i-1",  # base64("q1") = cTE=
+        "bull:cTE=:w:i-2:1",
+        "bull:cTE=",  # unnamed worker: cannot be matched
+        "bull:b3RoZXI=:w:i-3",  # another queue
+        "",
+    ]
     assert worker_names(listing, "bull", "q1") == ["i-1", "i-2:1"]
     insts = [Instance(i, "spot", 0.0) for i in ("i-1", "i-2", "i-3")]
     r = views_from(insts, ["i-1", "i-2:1"], [("5", "i-2:1", True), ("6", "i-1", False)])

@@ -47,7 +47,7 @@ def up(
 ) -> None:
     """Run everything on this machine: the fleet controller with its local pool, and the web app."""
     from ebbtide.fleet.build import build_controller
-    from ebbtide.services import open_services
+    from ebbtide.services import open_services, scaler_only
     from ebbtide.worker.runtime import CANCEL_WAIT
 
     s = with_web_address(settings(), host, port)
@@ -55,6 +55,9 @@ def up(
     controller = build_controller(services, config_path=context._config_path)
     pools = ", ".join(f"{p.name} ({p.provider}, {p.min}-{p.max})" for p in s.fleet.pools)
     console.print(f"[bold]ebbtide up[/] data in {s.data_path}; pools: {pools}; policy {s.fleet.policy.kind}")
+    if scaler_only(s):
+        console.print(f"scaler-only: foreign workers on {s.fleet.depth_source}; no web app, queue or store")
+        web = demo = False
     server = None
     try:
         server = _start_web(services) if web else None

@@ -20,7 +20,7 @@ CLIENT LIST (ElastiCache and self-hosted do; GCP Memorystore has no CLIENT SETNA
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import redis as redis_lib
 
@@ -35,19 +35,11 @@ def instance_of(worker_name: str) -> str:
     return worker_name.split(":", 1)[0]
 
 
-def worker_names(client_list: str, prefix: str, queue: str) -> list[str]:
-    """Names of this queue's named workers in a CLIENT LIST reply (pure)."""
+def worker_names(connection_names: Iterable[str], prefix: str, queue: str) -> list[str]:
+    """This queue's named workers among Redis connection names (CLIENT LIST `name=`), pure."""
     b64 = base64.b64encode(queue.encode()).decode()
     marker = f"{prefix}:{b64}:w:"
-    out: list[str] = []
-    for line in client_list.splitlines():
-        for field in line.split(" "):
-            if field.startswith("name="):
-                name = field[5:]
-                if name.startswith(marker) and len(name) > len(marker):
-                    out.append(name[len(marker):])
-                break
-    return out
+    return [n[len(marker):] for n in connection_names if n.startswith(marker) and len(n) > len(marker)]
 
 
 def views_from(
@@ -91,9 +83,8 @@ class BullMQProbe:
         return cls(u.redis_url, u.queue, u.prefix)
 
     def connected(self) -> list[str]:
-        raw = self.r.execute_command("CLIENT LIST")
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-        return worker_names(text, self.prefix, self.queue)
+        names = [str(c.get("name") or "") for c in self.r.client_list()]
+        return worker_names(names, self.prefix, self.queue)
 
     def active(self) -> list[tuple[str, str | None, bool]]:
         raw: list[bytes] = self.r.lrange(self.base + "active", 0, -1)  # type: ignore[assignment]

@@ -13,10 +13,15 @@ Pool options (under `fleet.pools[].options`):
                     variables itself; `bootstrap_script()` prints one to copy)
   worker_command    default `ebbtide worker --pool <pool>` (+ `--idle-exit` from the pool);
                     "" writes only the env file, for an AMI whose systemd unit starts the worker
+  tags              list of "Key=Value" added to every instance (a `Name` here replaces ebbtide's)
   region, endpoint_url, profile   per-pool AWS overrides
 
 Every instance is tagged `ebbtide:pool=<pool>` and `ebbtide:worker-id=<id>`; `inventory` finds them
 by that tag, so a restarted controller adopts its instances.
+
+A pool with `workers: foreign` (docs/foreign-pools.md) runs the user's own workers: the launch
+template's own user data is kept (`user_data` defaults to "template"; "ebbtide" is refused), and
+health and busy-ness come from the pool's probe, not from heartbeats.
 """
 
 from __future__ import annotations
@@ -66,6 +71,18 @@ def bootstrap_script(pool: str, worker_id: str | None, command: str) -> str:
     )
 
 
+def user_tags(pairs: Sequence[str], key: str) -> dict[str, str]:
+    """`["Name=scalereach-spot-worker", "ManagedBy=auto-scaler"]` → a dict (pure)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        k, sep, v = pair.partition("=")
+        if not sep or not k.strip():
+            raise ConfigError(f"{key}: {pair!r} is not Key=Value",
+                              hint='e.g. tags: ["ManagedBy=auto-scaler"]')
+        out[k.strip()] = v.strip()
+    return out
+
+
 class Ec2Provider:
     name = "ec2"
     retires_specific = True
@@ -81,9 +98,16 @@ class Ec2Provider:
         self.subnets = opts.strings("subnets")
         self.security_groups = opts.strings("security_groups")
         self.spot_max_price = opts.optional("spot_max_price")
-        mode = opts.optional("user_data") or "ebbtide"
+        foreign = pool.workers == "foreign"
+        mode = opts.optional("user_data") or ("template" if foreign else "ebbtide")
         if mode not in ("ebbtide", "template"):
             raise ConfigError(f"{opts.key('user_data')} must be ebbtide or template, got {mode!r}")
+        if foreign and mode != "template":
+            raise ConfigError(
+                f"{opts.key('user_data')}: a foreign pool keeps its launch template's user data",
+                hint="remove user_data (or set it to template): ebbtide does not start foreign workers",
+            )
+        self.tags = user_tags(opts.strings("tags"), opts.key("tags"))
         self.user_data_mode = mode
         raw_cmd = pool.options.get("worker_command")
         self.command = shlex.join(worker_command(pool)) if raw_cmd is None else str(raw_cmd)
@@ -134,8 +158,9 @@ class Ec2Provider:
         template: dict[str, str] = {key: self.template}
         if self.template_version:
             template["Version"] = self.template_version
-        tags = [{"Key": TAG_POOL, "Value": self.pool}, {"Key": TAG_WORKER, "Value": worker_id},
-                {"Key": "Name", "Value": f"ebbtide-{self.pool}"}]
+        mine = {TAG_POOL: self.pool, TAG_WORKER: worker_id, "Name": f"ebbtide-{self.pool}"}
+        mine.update({k: v for k, v in self.tags.items() if k not in (TAG_POOL, TAG_WORKER)})
+        tags = [{"Key": k, "Value": v} for k, v in mine.items()]
         req: dict[str, Any] = {
             "MinCount": 1, "MaxCount": 1, "LaunchTemplate": template,
             "ClientToken": f"{worker_id}-{attempt}",  # botocore's retries never launch twice
