@@ -46,6 +46,7 @@ npx pm2 save
 SEED_TAGS = {"Name": "scalereach-spot-worker", "ManagedBy": "auto-scaler"}
 JOBS = 20
 BOOT = 1.5  # seconds from an instance's launch to its worker starting
+PRIMARY = "i-0primary"  # the always-on t3.large: its own worker, a static foreign pool
 
 
 @pytest.fixture()
@@ -92,7 +93,9 @@ def test_seed_002_scaler_only_end_to_end(
             "drain_idle_after": 1.0,
             "policy": {"kind": "sustained", "hold": 3, "idle_to_zero": 1, "cap": 2,
                        "thresholds": [{"at_least": 5, "workers": 1}, {"at_least": 15, "workers": 2}]},
-            "pools": [{"name": pool, "provider": "ec2", "workers": "foreign", "spot": True, "max": 2,
+            "pools": [{"name": "primary", "provider": "static", "workers": "foreign", "min": 1, "max": 1,
+                       "options": {"worker_names": [PRIMARY]}},
+                      {"name": pool, "provider": "ec2", "workers": "foreign", "spot": True, "max": 2,
                        "price_per_hour": 0.068, "boot_timeout": 120, "hung_timeout": 120,
                        "options": {"launch_template": _template(moto_endpoint),
                                    "tags": [f"{k}={v}" for k, v in SEED_TAGS.items()]}}],
@@ -102,6 +105,7 @@ def test_seed_002_scaler_only_end_to_end(
     services = open_services(settings)
     ec2 = client("ec2", moto_endpoint)
     workers: dict[str, NodeWorker] = {}
+    primary: NodeWorker | None = None
     first_seen: dict[str, float] = {}
     booting_seen: set[str] = set()  # instances the scaler counted as booting before their worker connected
     killed_holding: dict[str, set[str]] = {}
@@ -110,7 +114,10 @@ def test_seed_002_scaler_only_end_to_end(
         assert isinstance(services.queue, ReadOnlyQueue)  # the user's queue, read only
         controller = build_controller(services)
         assert isinstance(controller.workers, ForeignWorkerSource)
-        assert producer("6", redis_url, queue_name, "add", str(JOBS))["waiting"] == JOBS
+        primary = NodeWorker("6", redis_url, queue_name, PRIMARY, job_ms=5000)
+        primary.wait_for("ready")
+        added = producer("6", redis_url, queue_name, "add", str(JOBS))
+        assert JOBS - 1 <= added["waiting"] <= JOBS  # the primary may have taken one already
         end = time.monotonic() + 300
         while time.monotonic() < end:
             controller.tick()
@@ -134,7 +141,7 @@ def test_seed_002_scaler_only_end_to_end(
             for iid, w in workers.items():
                 if iid not in live and iid not in killed_holding:
                     killed_holding[iid] = w.kill()  # the instance is gone: so is its worker
-            done = {j for w in workers.values() for j in w.done()}
+            done = {j for w in (*workers.values(), primary) for j in w.done()}
             if len(done) == JOBS and not live and workers:
                 break
             time.sleep(0.3)
@@ -155,15 +162,18 @@ def test_seed_002_scaler_only_end_to_end(
         assert booting_seen == set(raw)
         # at the seed's thresholds: the first launch with ≥ 5 waiting, never more than the cap
         assert waiting_at_launch and all(w >= 5 for w in waiting_at_launch)
+        decisions = services.catalog.recent_decisions(limit=500)
         # never terminated an instance whose worker held a job; every job ran once, none failed
         assert killed_holding == {iid: set() for iid in raw}
         report = producer("6", redis_url, queue_name, "report")
         assert report["counts"]["completed"] == JOBS and report["counts"]["failed"] == 0
         assert all(a["started"] == 1 for a in report["attempts"].values()), report["attempts"]
-        assert {a["by"] for a in report["attempts"].values()} <= set(raw)  # matched by name
+        by = {a["by"] for a in report["attempts"].values()}
+        assert PRIMARY in by and by <= set(raw) | {PRIMARY}  # matched by name
+        # the primary was counted as the static pool's one live worker
+        assert any(d.pool == "primary" and d.running == 1 for d in decisions)
         # the policy asked for zero while jobs were active (the seed would have killed them there);
         # the controller held the busy ones and retired them once idle
-        decisions = services.catalog.recent_decisions(limit=500)
         seen = [(d.cause, d.desired, d.running, d.busy, d.notes) for d in reversed(decisions)]
         assert any(d.cause == Cause.SCALE_TO_ZERO and d.busy > 0 for d in decisions), seen
         assert any(Note.PROTECT_BUSY in d.notes for d in decisions)
@@ -171,4 +181,6 @@ def test_seed_002_scaler_only_end_to_end(
     finally:
         for w in workers.values():
             w.stop()
+        if primary is not None:
+            primary.stop()
         services.close()

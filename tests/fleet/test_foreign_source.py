@@ -32,10 +32,11 @@ def test_config_key() -> None:
     with pytest.raises(Exception, match="depth_source"):
         load_settings(path=None, env={}, overrides={"fleet": {"pools": [
             {"name": "spot", "provider": "ec2", "workers": "foreign"}]}})
-    with pytest.raises(Exception, match="foreign workers need provider"):
-        load_settings(path=None, env={}, overrides={"fleet": {
-            "depth_source": "bullmq://h:1/0/q",
-            "pools": [{"name": "l", "provider": "local", "workers": "foreign"}]}})
+    for provider in ("local", "ecs-task"):
+        with pytest.raises(Exception, match="foreign workers need provider"):
+            load_settings(path=None, env={}, overrides={"fleet": {
+                "depth_source": "bullmq://h:1/0/q",
+                "pools": [{"name": "l", "provider": provider, "workers": "foreign"}]}})
 
 
 def _w(state: WorkerState, last_seen: float = 0.0) -> WorkerView:
@@ -128,3 +129,33 @@ def test_source_overlays_probe_and_ignores_drain() -> None:
     assert inner.rows["w2"].drain
     probe.fail = True
     assert {w.id: w.state for w in src.workers()}["w1"] == BOOT  # inner row never heartbeated here
+
+
+def test_static_foreign_pool_counts_connected_always_on_workers() -> None:
+    from fleet_fakes import FakeWorkers
+
+    clock = VirtualClock(100.0)
+    inner = FakeWorkers(clock)
+    probe = _Probe()
+    src = ForeignWorkerSource(inner, {"primary": probe}, clock, static_names={"primary": ["i-prim"]})
+    assert src.workers() == []  # not connected: not counted
+    probe.result = ProbeResult({"i-prim": ForeignView("i-prim", True, True, BusyEvidence.LOCK_HELD)}, 1)
+    [w] = src.workers()
+    got = (w.id, w.pool, w.state, w.provider_id, w.last_seen)
+    assert got == ("primary-i-prim", "primary", B, "i-prim", 100.0)
+    probe.fail = True
+    assert src.workers() == []
+
+
+def test_static_foreign_pool_needs_worker_names() -> None:
+    from ebbtide.errors import ConfigError
+    from ebbtide.fleet.foreign import static_worker_names
+
+    s = load_settings(path=None, env={}, overrides={"fleet": {
+        "depth_source": "bullmq://127.0.0.1:6379/0/q",
+        "pools": [{"name": "primary", "provider": "static", "workers": "foreign"},
+                  {"name": "named", "provider": "static", "workers": "foreign",
+                   "options": {"worker_names": ["i-0primary"]}}]}})
+    with pytest.raises(ConfigError, match="worker_names"):
+        static_worker_names(s.fleet.pools[0])
+    assert static_worker_names(s.fleet.pools[1]) == ("i-0primary",)

@@ -34,6 +34,9 @@ def doctor(
         typer.Option("--endpoint-url", help="--aws: endpoint (moto, localstack); else aws.endpoint_url"),
     ] = None,
     region: Annotated[str | None, typer.Option("--region", help="--aws: region; else aws.region")] = None,
+    setup_name: Annotated[
+        str | None, typer.Option("--setup", help="check a built-in `ebbtide sim` setup instead of a config")
+    ] = None,
     heartbeat: Annotated[
         bool,
         typer.Option("--workers-heartbeat/--no-workers-heartbeat",
@@ -59,7 +62,13 @@ def doctor(
 
     path = config or ctx._config_path
     settings = load_settings(path)
-    if aws:
+    if setup_name is not None:
+        from ebbtide.doctor.setups import diagnose_setup
+        from ebbtide.sim.setups import get_setup
+
+        findings = diagnose_setup(get_setup(setup_name), job_minutes * 60)
+        source = f"setup {setup_name}"
+    elif aws:
         from ebbtide.doctor.aws import boto_clients, diagnose_aws, read_setup
 
         clients = boto_clients(region or settings.aws.region, endpoint_url or settings.aws.endpoint_url)

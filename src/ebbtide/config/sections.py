@@ -260,7 +260,8 @@ def default_local_max() -> int:
 
 
 DEPTH_SCHEMES = ("bullmq", "sqs")
-FOREIGN_PROVIDERS = ("ec2", "asg", "ecs-service")  # pools whose foreign workers ebbtide can steer
+# pools whose foreign workers ebbtide can steer; static: always-on machines, counted, never touched
+FOREIGN_PROVIDERS = ("static", "ec2", "asg", "ecs-service")
 
 
 class FleetConfig(Section):

@@ -264,6 +264,38 @@ def check_quota(s: Settings, media: float) -> list[Finding]:
     ]
 
 
+TERMINATE_ALL_WHAT = "'0 waiting for {idle} → terminate all' ({where}), while a job runs {job}"
+TERMINATE_ALL_WHY = (
+    "the rule counts waiting jobs only (BullMQ getWaitingCount(): active jobs are not waiting), so "
+    "once the last job is taken it starts its idle clock with every spot still busy; {idle} later "
+    "seed 002's script terminates all spots, killing the active jobs (ebbtide sim -s long-sources: "
+    "seed-002-thresholds kills jobs, seed-002-ebbtide none)"
+)
+
+
+def check_terminate_all(s: Settings, media: float) -> list[Finding]:
+    """Seed 002's scale-to-zero: `sustained` says 0 after `idle_to_zero` of nothing *waiting*."""
+    pol = s.fleet.policy
+    if not isinstance(pol, SustainedPolicyConfig) or not s.worker.heartbeat:
+        return []  # without heartbeats check_scale_in already reports it, as an error
+    job, _ = job_seconds(s, media)
+    if pol.idle_to_zero >= job:
+        return []
+    foreign = [p.name for p in s.fleet.pools if p.workers == "foreign"]
+    acted = (f"ebbtide acts on pool(s) {', '.join(foreign)}: a spot whose worker holds a BullMQ lock is "
+             "kept, and retired once idle" if foreign else "ebbtide's controller drains busy workers")
+    return [
+        Finding(
+            "terminate-all",
+            "warning",
+            TERMINATE_ALL_WHAT.format(idle=_m(pol.idle_to_zero), where="fleet.policy sustained", job=_m(job)),
+            TERMINATE_ALL_WHY.format(idle=_m(pol.idle_to_zero)) + f"; here {acted}",
+            "let only ebbtide act on the spots (remove the seed's auto-scaler cron), or use fleet.policy "
+            "kind: deadline; never terminate a spot while the queue's active count is above 0",
+        )
+    ]
+
+
 CHECKS: tuple[Check, ...] = (
     check_lease,
     check_scale_in,
@@ -273,6 +305,7 @@ CHECKS: tuple[Check, ...] = (
     check_thrash,
     check_spot_fallback,
     check_quota,
+    check_terminate_all,
 )
 
 

@@ -23,7 +23,7 @@ def build_controller(
     workers: WorkerSource = state
     foreign = [p for p in fleet.pools if p.workers == "foreign"]
     if foreign:  # the user's own workers: health and busy-ness read from their queue
-        from ebbtide.fleet.foreign import open_probe
+        from ebbtide.fleet.foreign import open_probe, static_worker_names
         from ebbtide.fleet.foreign.source import ForeignWorkerSource
 
         probes = {p.name: open_probe(p, s, services.clock) for p in foreign}
@@ -33,7 +33,8 @@ def build_controller(
             probe = probes[p.name]
             if isinstance(probe, SqsBusyProbe):
                 chosen[p.name] = guard_provider(p, chosen[p.name], probe, services.clock)
-        workers = ForeignWorkerSource(state, probes, services.clock, sightings=state)
+        static = {p.name: static_worker_names(p) for p in foreign if p.provider == "static"}
+        workers = ForeignWorkerSource(state, probes, services.clock, sightings=state, static_names=static)
     source: QueueSource
     if fleet.depth_source:  # workers ebbtide does not run: scale on their queue, read only
         from ebbtide.queue.depth import open_depth_source

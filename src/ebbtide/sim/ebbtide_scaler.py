@@ -104,6 +104,8 @@ class SimSources:
         return None  # the engine created the worker at launch
 
     def set_drain(self, worker_id: str, drain: bool = True) -> None:
+        if self.engine.setup.foreign_workers:
+            return  # the user's own workers hear no drain (fleet/foreign/source.py)
         w = self.engine.workers.get(worker_id)
         if w is None or w.state == WorkerState.GONE:
             return

@@ -71,6 +71,12 @@ SCENARIOS: dict[str, Scenario] = {
             lambda r: wl.bursts([3600, 6 * 3600, DAY + 2 * 3600], 20, 600, wl.clips, r),
         ),
         Scenario(
+            "long-sources",
+            "seed 002: bursts of 20 long sources (20 min-2 h): jobs still run when nothing waits",
+            SEED_002,
+            lambda r: wl.bursts([3600, 6 * 3600, DAY + 2 * 3600], 20, 600, wl.long_sources, r),
+        ),
+        Scenario(
             "solver-month",
             "seed 003: 100 solver runs a month, 1-4 h each, one task per job",
             SEED_003,

@@ -45,6 +45,7 @@ class Setup:
     short_poll_gap: float = 1.0  # a short-polling worker's sleep between empty receives
     protect_busy: bool = False  # aws: ECS task and ASG instance scale-in protection on busy ones
     spot_first: bool = False  # aws: the group launches spot before on-demand
+    foreign_workers: bool = False  # ebbtide: the user's own workers (cannot be asked to drain)
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -124,6 +125,17 @@ SEED_FIXED_SPOT = replace(
     hosts=StepPolicyConfig(steps=_steps((1, 1), (2, 2), (3, 3)), scale_in_after=600, cooldown=300),
 )
 
+# Seed 002's thresholds on the same foreign pool, acted by ebbtide (docs/foreign-pools.md): the
+# workers are the user's BullMQ workers, so a busy one cannot be drained; it is retired once idle.
+SEED_002_EBBTIDE = replace(
+    SEED_002,
+    name="seed-002-ebbtide",
+    note="seed 002's thresholds and cadence, acted by ebbtide on the foreign pool: a spot whose "
+    "worker holds a job is never terminated, it is retired once idle",
+    actuation="ebbtide",
+    foreign_workers=True,
+)
+
 _EBBTIDE_NOTE = (
     "deadline policy (30 min free, ${v:g} per hour of waiting beyond), 2-min lease with "
     "heartbeat, 20 s long polling, busy-safe scale-in, completion ledger"
@@ -150,8 +162,17 @@ def ebbtide_setup(name: str = "ebbtide", **policy: object) -> Setup:
 
 EBBTIDE = ebbtide_setup()
 EBBTIDE_THRIFTY = ebbtide_setup("ebbtide-thrifty", wait_value_per_hour=0.2)
+EBBTIDE_FOREIGN = replace(
+    ebbtide_setup("ebbtide-foreign"),
+    note="ebbtide's deadline policy on seed 002's foreign BullMQ pool: its lock renewal (30 s), no "
+    "completion ledger, busy spots never terminated",
+    lease=30,
+    ledger=False,
+    foreign_workers=True,
+)
 
-_ALL = (SEED_ORIGINAL, SEED_RECOMMENDED, SEED_FIXED, SEED_FIXED_SPOT, SEED_002, EBBTIDE, EBBTIDE_THRIFTY)
+_ALL = (SEED_ORIGINAL, SEED_RECOMMENDED, SEED_FIXED, SEED_FIXED_SPOT, SEED_002, EBBTIDE, EBBTIDE_THRIFTY,
+        SEED_002_EBBTIDE, EBBTIDE_FOREIGN)
 SETUPS = {s.name: s for s in _ALL}
 # the baselines every comparison shows by default, strongest last
 BASELINES = ("seed-fixed", "seed-fixed-spot", "seed-002-thresholds")

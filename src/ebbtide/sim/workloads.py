@@ -126,6 +126,12 @@ def clips(rng: random.Random) -> tuple[float, int]:
     return secs, int(secs * 0.6e6)
 
 
+def long_sources(rng: random.Random) -> tuple[float, int]:
+    """Seed 002's long sources (podcasts, streams cut into clips): 20 minutes to 2 hours."""
+    secs = rng.uniform(20, 120) * 60
+    return secs, int(secs * 0.6e6)
+
+
 def solver_runs(rng: random.Random) -> tuple[float, int]:
     """Seed 003: solver runs of one to four hours, tiny inputs."""
     return rng.uniform(1, 4) * 3600, 50_000

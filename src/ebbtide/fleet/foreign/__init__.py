@@ -14,6 +14,20 @@ from ebbtide.errors import ConfigError
 from ebbtide.fleet.foreign.base import BusyEvidence, BusyProbe, ForeignView, ProbeResult
 
 
+def static_worker_names(pool: PoolConfig) -> tuple[str, ...]:
+    """A static foreign pool's always-on workers: `options.worker_names` (their BullMQ names, or
+    the instance ids their names start with)."""
+    from ebbtide.fleet.providers.aws import PoolOptions
+
+    names = PoolOptions(pool).strings("worker_names")
+    if not names:
+        raise ConfigError(
+            f"fleet.pools[{pool.name}].options.worker_names is required for a static foreign pool",
+            hint='the names its always-on workers give BullMQ, e.g. worker_names: ["i-0primary"]',
+        )
+    return tuple(names)
+
+
 def open_probe(pool: PoolConfig, settings: Settings, clock: Clock) -> BusyProbe:
     url = settings.fleet.depth_source or ""
     scheme = urlparse(url).scheme
@@ -33,4 +47,4 @@ def open_probe(pool: PoolConfig, settings: Settings, clock: Clock) -> BusyProbe:
     )
 
 
-__all__ = ["BusyEvidence", "BusyProbe", "ForeignView", "ProbeResult", "open_probe"]
+__all__ = ["BusyEvidence", "BusyProbe", "ForeignView", "ProbeResult", "open_probe", "static_worker_names"]

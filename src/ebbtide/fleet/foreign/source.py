@@ -14,12 +14,16 @@ The decision per worker is the pure `foreign_worker`; a sighting is written back
 (`Sightings.observed`) so `status`, the dashboard and a restarted scaler see it too. A drain
 request cannot reach a foreign worker: it is ignored, so a busy worker stays counted and is retired
 by the controller once it is idle.
+
+A static foreign pool (always-on machines, seed 002's primary) has no instances to list: its
+workers are the names given in `options.worker_names` (each matched as an instance id is), and
+each one connected is reported as one live worker `<pool>-<name>`, so the policies count it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -66,9 +70,10 @@ class ForeignWorkerSource:
 
     def __init__(
         self, inner: WorkerSource, probes: Mapping[str, BusyProbe], clock: Clock,
-        sightings: Sightings | None = None,
+        sightings: Sightings | None = None, static_names: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.inner, self.probes, self.clock, self.sightings = inner, dict(probes), clock, sightings
+        self.static_names = {k: tuple(v) for k, v in (static_names or {}).items()}
         self.last: dict[str, ProbeResult] = {}  # per pool, for status and tests
         self._written: dict[str, tuple[WorkerState, float]] = {}
 
@@ -77,6 +82,9 @@ class ForeignWorkerSource:
         everyone = self.inner.workers()
         out = [w for w in everyone if w.pool not in self.probes]
         for pool, probe in self.probes.items():
+            if pool in self.static_names:
+                out += self._static(pool, probe, now)
+                continue
             mine = [w for w in everyone if w.pool == pool and w.state != WorkerState.GONE]
             instances = [Instance(w.provider_id, pool, w.started_at, worker_id=w.id)
                          for w in mine if w.provider_id]
@@ -100,6 +108,27 @@ class ForeignWorkerSource:
                 v = foreign_worker(w, result.view(w.provider_id), result.in_flight, now)
                 self._sighted(v, now)
                 out.append(v)
+        return out
+
+    def _static(self, pool: str, probe: BusyProbe, now: float) -> list[WorkerView]:
+        """Always-on foreign workers: one live view per connected name; silent ones are left out."""
+        names = self.static_names[pool]
+        try:
+            result = probe.probe([Instance(n, pool, 0.0) for n in names])
+        except Exception as e:
+            err = f"{e.__class__.__name__}: {e}"[:300]
+            log.warning("foreign probe failed", extra={"pool": pool, "error": err})
+            return []
+        self.last[pool] = result
+        out: list[WorkerView] = []
+        for name in names:
+            seen = result.view(name)
+            if not (seen.connected or seen.busy):
+                continue
+            me = WorkerView(f"{pool}-{name}", pool, WorkerState.IDLE, now, now, provider_id=name)
+            w = foreign_worker(me, seen, result.in_flight, now)
+            self._sighted(w, now)
+            out.append(w)
         return out
 
     def _sighted(self, w: WorkerView, now: float) -> None:
