@@ -13,7 +13,9 @@ scale-in protection, and what it says depends on who sets it (pool option `prote
   (SetInstanceProtection) while anything is in flight, and releases them when nothing is.
 - `off` — unknown, the aggregate decides; ebbtide writes no protection.
 
-The aggregate is read as the highest in-flight count seen over the last `in_flight_settle`
+The aggregate is in flight plus visible — a visible message may be received by any idle worker
+before ECS or the group acts on a lowered count, so a worker is only idle for certain when the
+queue holds nothing at all — read as the highest count seen over the last `in_flight_settle`
 seconds (pool option, default 60): SQS's approximate counts may take a minute to settle, so one
 reading of 0 is not yet proof that nothing is in flight.
 
@@ -191,11 +193,16 @@ class SqsBusyProbe:
         self.protection, self.settle = protection, settle
         self._readings: deque[tuple[float, int]] = deque()
 
+    def held_now(self) -> int:
+        """Messages in flight or about to be: in flight plus visible, read now."""
+        stats = self.depth.stats()
+        return stats.in_flight + stats.visible
+
     def in_flight(self) -> int:
         """Read the queue now; the settled aggregate (see `settled_in_flight`)."""
-        stats = self.depth.stats()
+        held = self.held_now()
         now = self.clock.now()
-        self._readings.append((now, stats.in_flight))
+        self._readings.append((now, held))
         while len(self._readings) > 1 and self._readings[0][0] < now - self.settle:
             self._readings.popleft()
         return settled_in_flight(list(self._readings), now, self.settle)
@@ -217,8 +224,8 @@ class GuardedEcsService:
     per-task busy-ness unknown, every running task while the settled in-flight count is above 0,
     none when it is 0 — and this turns task scale-in protection on for exactly those (refreshed
     before `minutes` run out) and off for the rest. `retire` lowers the desired count as the plain
-    provider does, then reads the queue once more: if a message went in flight meanwhile, every
-    running task is protected at once, before ECS picks the tasks to stop.
+    provider does, then reads the queue once more: if a message is in flight or visible by then,
+    every running task is protected at once, before ECS picks the tasks to stop.
     """
 
     def __init__(self, inner: Provider, tasks: EcsTasks, probe: SqsBusyProbe, clock: Clock,
@@ -237,7 +244,7 @@ class GuardedEcsService:
 
     def retire(self, ids: Sequence[str]) -> list[str]:
         gone = self.inner.retire(ids)
-        if gone and self.probe.depth.stats().in_flight > 0:
+        if gone and self.probe.held_now() > 0:
             live = self._live()
             log.warning("a message went in flight while scaling in: protecting every task",
                         extra={"pool": self.pool, "tasks": len(live)})
