@@ -88,12 +88,12 @@ class Seed000:
         self.jobs_file = tmp / "jobs.json"
         self.jobs: dict[str, float] = {}
 
-    def upload(self) -> list[str]:
-        """The scenario's uploads, as the seed's Supabase function sends them."""
+    def upload(self, media_seconds: list[float] | None = None) -> list[str]:
+        """The scenario's uploads (or videos this long), as the seed's Supabase function sends them."""
         sqs = client("sqs", self.endpoint)
-        for spec in SCENARIOS[SCENARIO].jobs(0):
+        for length in media_seconds or [spec.media_seconds for spec in SCENARIOS[SCENARIO].jobs(0)]:
             job_id = str(uuid.uuid4())
-            self.jobs[job_id] = spec.media_seconds
+            self.jobs[job_id] = length
             self.jobs_file.write_text(json.dumps(self.jobs))
             body = {"job_id": job_id, "media_id": str(uuid.uuid4()), "org_id": "org-rugby"}
             sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
@@ -235,3 +235,32 @@ def test_ebbtide_scales_the_seeds_service_without_a_mid_job_kill(moto_endpoint: 
     assert any("keep-busy" in d.notes for d in held)
     assert sum(d.retired for d in decisions) >= MAX_TASKS
     assert all(d.at > held[0].at for d in decisions if d.retired)
+
+
+@pytest.mark.usefixtures("held_tasks")
+def test_with_worker_set_protection_an_idle_task_goes_while_others_work(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The user's worker protects its own task while it holds a message (`protection: worker`):
+    ebbtide then knows each task's busy-ness and retires the one whose short job is done while the
+    two long ones still run, which the aggregate alone could not allow. No task is stopped mid-job."""
+    seed = Seed000(moto_endpoint, tmp_path)
+    scaler = Scaler(ebbtide_config(seed, tmp_path, protection="worker"))
+    assert not isinstance(scaler.controller.providers["transcoder"], GuardedEcsService)
+    scheduler = seed.scheduler(worker_protects=True).start()
+    try:
+        jobs = seed.upload([7200.0, 7200.0, 900.0])  # two matches and a 15-minute clip
+        short = jobs[2]
+        scaler.run_until(seed, scheduler, "the clip's task to be retired",
+                         lambda: any(h[1] == "stopped" for h in scheduler.history))
+        long_done = {e["job_id"] for e in seed.events("deleted")} & set(jobs[:2])
+        assert not long_done, "a task was retired while both matches still ran"
+        assert short in {e["job_id"] for e in seed.events("deleted")}
+        scaler.run_until(seed, scheduler, "every job done and the service back to zero",
+                         lambda: len(seed.events("deleted")) == len(jobs) and seed.desired() == 0
+                         and not scheduler.tasks)
+    finally:
+        scheduler.close()
+        scaler.close()
+    assert seed.events("killed") == []
+    assert sorted(e["job_id"] for e in seed.events("deleted")) == sorted(jobs)

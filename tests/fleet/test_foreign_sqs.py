@@ -71,6 +71,10 @@ def test_views_per_protection_mode() -> None:
     assert (worker["t-idle"].busy, worker["t-idle"].how) == (False, BusyEvidence.UNPROTECTED)
     for unknown in ("t-booting", "svc#pending-1", "t-gone"):
         assert not worker[unknown].connected and worker[unknown].busy is None
+    # with messages visible an unprotected worker may be taking one now: not known idle
+    backlog = foreign_views(insts, platform, Protection.WORKER, backlog=True)
+    assert backlog["t-busy"].busy is True
+    assert (backlog["t-idle"].busy, backlog["t-idle"].how) == (None, BusyEvidence.IN_FLIGHT_AGGREGATE)
     # protection set by ebbtide (or nobody) says nothing per task: the aggregate decides
     for mode in (Protection.EBBTIDE, Protection.OFF):
         v = foreign_views(insts, platform, mode)

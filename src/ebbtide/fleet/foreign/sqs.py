@@ -6,7 +6,8 @@ scale-in protection, and what it says depends on who sets it (pool option `prote
 
 - `worker` — the user's worker protects its own task (ECS agent endpoint, or UpdateTaskProtection)
   or instance (SetInstanceProtection) while it holds a job: protected = busy, unprotected = idle,
-  read with GetTaskProtection / DescribeAutoScalingGroups. ebbtide never writes protection.
+  read with GetTaskProtection / DescribeAutoScalingGroups (while messages are visible, an
+  unprotected one may be about to take one: the aggregate decides). ebbtide never writes protection.
 - `ebbtide` (default) — the worker knows nothing of protection, so each instance's busy-ness is
   unknown and the aggregate decides (busy while anything is in flight). ebbtide protects every
   running task (UpdateTaskProtection, refreshed before it expires) or instance
@@ -80,17 +81,23 @@ def settled_in_flight(readings: Sequence[tuple[float, int]], now: float, settle:
 
 
 def foreign_views(
-    instances: Sequence[Instance], platform: Mapping[str, PlatformState], protection: Protection
+    instances: Sequence[Instance], platform: Mapping[str, PlatformState], protection: Protection,
+    backlog: bool = False,
 ) -> dict[str, ForeignView]:
-    """Each instance as the platform and the protection mode let ebbtide know it."""
+    """Each instance as the platform and the protection mode let ebbtide know it.
+
+    `backlog`: messages are (or were, within the settle window) visible. Then an unprotected worker
+    is not known idle — it may be taking one right now, before it protects itself — so it is left
+    to the aggregate, which counts those messages."""
     out: dict[str, ForeignView] = {}
     for inst in instances:
         st = platform.get(inst.id)
         if aws.is_pending(inst.id) or st is None or not st.running:
             out[inst.id] = ForeignView(inst.id, False, None, BusyEvidence.UNKNOWN)
-        elif protection == Protection.WORKER and st.protected is not None:
-            how = BusyEvidence.PROTECTED if st.protected else BusyEvidence.UNPROTECTED
-            out[inst.id] = ForeignView(inst.id, True, st.protected, how)
+        elif protection == Protection.WORKER and st.protected:
+            out[inst.id] = ForeignView(inst.id, True, True, BusyEvidence.PROTECTED)
+        elif protection == Protection.WORKER and st.protected is False and not backlog:
+            out[inst.id] = ForeignView(inst.id, True, False, BusyEvidence.UNPROTECTED)
         else:
             out[inst.id] = ForeignView(inst.id, True, None, BusyEvidence.IN_FLIGHT_AGGREGATE)
     return out
@@ -191,26 +198,28 @@ class SqsBusyProbe:
     ) -> None:
         self.depth, self.platform, self.clock = depth, platform, clock
         self.protection, self.settle = protection, settle
-        self._readings: deque[tuple[float, int]] = deque()
+        self._readings: deque[tuple[float, int, int]] = deque()  # (at, in flight + visible, visible)
 
     def held_now(self) -> int:
         """Messages in flight or about to be: in flight plus visible, read now."""
         stats = self.depth.stats()
         return stats.in_flight + stats.visible
 
-    def in_flight(self) -> int:
-        """Read the queue now; the settled aggregate (see `settled_in_flight`)."""
-        held = self.held_now()
+    def read(self) -> tuple[int, int]:
+        """Read the queue now: the settled (in flight + visible, visible) (see `settled_in_flight`)."""
+        stats = self.depth.stats()
         now = self.clock.now()
-        self._readings.append((now, held))
+        self._readings.append((now, stats.in_flight + stats.visible, stats.visible))
         while len(self._readings) > 1 and self._readings[0][0] < now - self.settle:
             self._readings.popleft()
-        return settled_in_flight(list(self._readings), now, self.settle)
+        held = settled_in_flight([(t, h) for t, h, _ in self._readings], now, self.settle)
+        visible = settled_in_flight([(t, v) for t, _, v in self._readings], now, self.settle)
+        return held, visible
 
     def probe(self, instances: Sequence[Instance]) -> ProbeResult:
-        in_flight = self.in_flight()
+        held, visible = self.read()
         states = self.platform.states([i.id for i in instances], self.protection == Protection.WORKER)
-        return ProbeResult(foreign_views(instances, states, self.protection), in_flight)
+        return ProbeResult(foreign_views(instances, states, self.protection, visible > 0), held)
 
     def close(self) -> None:
         self.depth.close()
