@@ -30,11 +30,11 @@ from typing import Any
 
 import pytest
 import yaml
-from aws_env import REGION, client, cluster_with_task_definition, network, suffix, tasks_stay_running
+from aws_env import REGION, asg, client, cluster_with_task_definition, network, suffix, tasks_stay_running
 from ecs_standin import ServiceScheduler, TargetTracking, add_task_protection, read_events
 
 from ebbtide.config import load_settings
-from ebbtide.config.sections import TargetPolicyConfig
+from ebbtide.config.sections import StepPolicyConfig, TargetPolicyConfig
 from ebbtide.fleet.build import build_controller
 from ebbtide.fleet.controller import Controller
 from ebbtide.fleet.foreign.source import ForeignWorkerSource
@@ -264,3 +264,52 @@ def test_with_worker_set_protection_an_idle_task_goes_while_others_work(
         scaler.close()
     assert seed.events("killed") == []
     assert sorted(e["job_id"] for e in seed.events("deleted")) == sorted(jobs)
+
+
+def test_ebbtide_scales_the_seeds_asg_and_protects_its_instances_while_a_job_runs(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The seed's GPU Auto Scaling group as a foreign pool, on the seed's step policy (scaled).
+    moto's group launches and terminates instances and honours instance scale-in protection; the
+    test itself plays the instances' worker (receive, hold, delete), since moto runs no user data."""
+    seed = Seed000(moto_endpoint, tmp_path)
+    group = asg(moto_endpoint, seed.net, max_size=3)
+    hosts = SEED_ORIGINAL.hosts
+    assert isinstance(hosts, StepPolicyConfig)
+    cfg = yaml.safe_load(ebbtide_config(seed, tmp_path).read_text())
+    cfg["fleet"]["policy"] = hosts.model_copy(update={"scale_in_after": hosts.scale_in_after * SCALE,
+                                                      "cooldown": hosts.cooldown * SCALE}).model_dump()
+    cfg["fleet"]["pools"][0].update(name="gpu", provider="asg",
+                                    options={"asg_name": group, "in_flight_settle": 1.0})
+    (tmp_path / "ebbtide.yaml").write_text(yaml.safe_dump(cfg))
+    scaler = Scaler(tmp_path / "ebbtide.yaml")
+    api, sqs = client("autoscaling", moto_endpoint), client("sqs", moto_endpoint)
+
+    def instances() -> dict[str, bool]:
+        g = api.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        return {i["InstanceId"]: bool(i["ProtectedFromScaleIn"]) for i in g["Instances"]}
+
+    def tick_until(what: str, cond: Callable[[], bool], timeout: float = 300.0) -> None:
+        def step() -> bool:
+            scaler.controller.tick()
+            return cond()
+        wait_for(what, step, timeout, step=0.5)
+
+    try:
+        seed.upload([7200.0, 7200.0])
+        tick_until("two instances", lambda: len(instances()) == 2)
+        launched = set(instances())
+        held = [sqs.receive_message(QueueUrl=seed.queue_url, VisibilityTimeout=600)["Messages"][0]
+                for _ in range(2)]
+        tick_until("every instance protected while the jobs run", lambda: all(instances().values()))
+        # the seed's scale-to-zero comes (queue empty of visible messages); nothing is terminated
+        tick_until("the step policy to ask for zero", lambda: any(
+            d.cause == "scale-to-zero" and d.busy == 2 for d in scaler.services.catalog.recent_decisions()))
+        assert set(instances()) == launched and all(instances().values())
+        for m in held:
+            sqs.delete_message(QueueUrl=seed.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        tick_until("the group back to zero", lambda: not instances())
+    finally:
+        scaler.close()
+    decisions = scaler.services.catalog.recent_decisions(limit=500)
+    assert sum(d.retired for d in decisions) == 2
