@@ -37,6 +37,7 @@ from ebbtide.fleet.foreign.sqs import (
     GuardedEcsService,
     PlatformState,
     Protection,
+    QuietOnlyEcsService,
     SqsBusyProbe,
     Unprotected,
     foreign_views,
@@ -215,6 +216,16 @@ def test_ebbtide_protects_every_task_while_anything_is_in_flight(moto_endpoint: 
     assert svc["desiredCount"] == 2
     assert _protected(moto_endpoint, cluster, arns) == set(arns)
     probe.close()
+
+    # nobody protects (`off`): the count goes down only while the queue holds nothing
+    settings, off_cfg = _settings(moto_endpoint, name, provider="ecs-service", cluster=cluster,
+                                  service=service, protection="off")
+    off_probe = open_probe(off_cfg, settings, clock)
+    assert isinstance(off_probe, SqsBusyProbe)
+    held = guard_provider(off_cfg, provider_for(off_cfg, settings, clock), off_probe, clock)
+    assert isinstance(held, QuietOnlyEcsService) and not isinstance(held, ProtectsBusy)
+    assert held.retire([arns[1]]) == []  # one message is still visible
+    off_probe.close()
 
 
 def test_asg_instances_read_instance_protection(moto_endpoint: str) -> None:

@@ -290,6 +290,23 @@ class Unprotected:
         return self.inner.inventory()
 
 
+class QuietOnlyEcsService(Unprotected):
+    """A foreign ECS-service pool nobody protects (`protection: off`): ECS stops tasks of its own
+    choosing when the count goes down, so the count goes down only while the queue holds nothing
+    (this also holds back the reaping of a task that never started)."""
+
+    def __init__(self, inner: Provider, probe: SqsBusyProbe) -> None:
+        super().__init__(inner)
+        self.probe = probe
+
+    def retire(self, ids: Sequence[str]) -> list[str]:
+        if self.probe.held_now() > 0:
+            log.info("scale-in held: the queue holds messages and no task is protected",
+                     extra={"pool": self.pool, "asked": len(ids)})
+            return []
+        return self.inner.retire(ids)
+
+
 # wiring -------------------------------------------------------------------------------------------
 def _protection(pool: PoolConfig) -> Protection:
     raw = aws.PoolOptions(pool).optional("protection") or Protection.EBBTIDE.value
@@ -330,7 +347,8 @@ def open_sqs_probe(
 def guard_provider(pool: PoolConfig, provider: Provider, probe: SqsBusyProbe, clock: Clock) -> Provider:
     """The provider the controller drives for a foreign SQS pool, with protection as configured:
     ECS + `ebbtide` gains `sync_protection`; ASG + `ebbtide` keeps the group provider's own (busy
-    instances protected); `worker` and `off` pools never have protection written by ebbtide."""
+    instances protected); `worker` and `off` pools never have protection written by ebbtide, and an
+    unprotected ECS service (`off`) is scaled in only while the queue holds nothing."""
     mode = probe.protection
     if mode == Protection.EBBTIDE and isinstance(probe.platform, EcsTasks):
         minutes = int(_number(pool, "protect_minutes", DEFAULT_PROTECT_MINUTES))
@@ -339,4 +357,6 @@ def guard_provider(pool: PoolConfig, provider: Provider, probe: SqsBusyProbe, cl
         return GuardedEcsService(provider, probe.platform, probe, clock, minutes)
     if mode == Protection.EBBTIDE:
         return provider
+    if mode == Protection.OFF and isinstance(probe.platform, EcsTasks):
+        return QuietOnlyEcsService(provider, probe)
     return Unprotected(provider)
