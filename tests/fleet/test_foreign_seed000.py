@@ -249,7 +249,7 @@ def test_with_worker_set_protection_an_idle_task_goes_while_others_work(
     assert not isinstance(scaler.controller.providers["transcoder"], GuardedEcsService)
     scheduler = seed.scheduler(worker_protects=True).start()
     try:
-        jobs = seed.upload([7200.0, 7200.0, 900.0])  # two matches and a 15-minute clip
+        jobs = seed.upload([14400.0, 14400.0, 900.0])  # two long matches (24 s here), a 15-min clip
         short = jobs[2]
         scaler.run_until(seed, scheduler, "the clip's task to be retired",
                          lambda: any(h[1] == "stopped" for h in scheduler.history))
