@@ -16,7 +16,10 @@ them), so the test is about one thing: who stops a container while it holds a jo
 
 The workload is the simulator's `three-matches` scenario (seed 000 scenario 3: three 2-hour
 matches at once); the simulator's `seed-original` run of it kills busy tasks, and so does the
-seed's own target tracking here, while ebbtide scaling the same service never does.
+seed's own target tracking here, while ebbtide scaling the same service never does — with the
+protection it sets itself, or with the worker's own (`protection: worker`). The seed's GPU Auto
+Scaling group is steered the same way on its step policy (moto's group honours instance
+scale-in protection; the test plays the instances' worker, as moto runs no user data).
 """
 
 from __future__ import annotations
