@@ -16,7 +16,10 @@ them), so the test is about one thing: who stops a container while it holds a jo
 
 The workload is the simulator's `three-matches` scenario (seed 000 scenario 3: three 2-hour
 matches at once); the simulator's `seed-original` run of it kills busy tasks, and so does the
-seed's own target tracking here, while ebbtide scaling the same service never does.
+seed's own target tracking here, while ebbtide scaling the same service never does — with the
+protection it sets itself, or with the worker's own (`protection: worker`). The seed's GPU Auto
+Scaling group is steered the same way on its step policy (moto's group honours instance
+scale-in protection; the test plays the instances' worker, as moto runs no user data).
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ from typing import Any
 
 import pytest
 import yaml
-from aws_env import REGION, client, cluster_with_task_definition, network, suffix, tasks_stay_running
+from aws_env import REGION, asg, client, cluster_with_task_definition, network, suffix, tasks_stay_running
 from ecs_standin import ServiceScheduler, TargetTracking, add_task_protection, read_events
 
 from ebbtide.config import load_settings
-from ebbtide.config.sections import TargetPolicyConfig
+from ebbtide.config.sections import StepPolicyConfig, TargetPolicyConfig
 from ebbtide.fleet.build import build_controller
 from ebbtide.fleet.controller import Controller
 from ebbtide.fleet.foreign.source import ForeignWorkerSource
@@ -88,12 +91,12 @@ class Seed000:
         self.jobs_file = tmp / "jobs.json"
         self.jobs: dict[str, float] = {}
 
-    def upload(self) -> list[str]:
-        """The scenario's uploads, as the seed's Supabase function sends them."""
+    def upload(self, media_seconds: list[float] | None = None) -> list[str]:
+        """The scenario's uploads (or videos this long), as the seed's Supabase function sends them."""
         sqs = client("sqs", self.endpoint)
-        for spec in SCENARIOS[SCENARIO].jobs(0):
+        for length in media_seconds or [spec.media_seconds for spec in SCENARIOS[SCENARIO].jobs(0)]:
             job_id = str(uuid.uuid4())
-            self.jobs[job_id] = spec.media_seconds
+            self.jobs[job_id] = length
             self.jobs_file.write_text(json.dumps(self.jobs))
             body = {"job_id": job_id, "media_id": str(uuid.uuid4()), "org_id": "org-rugby"}
             sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
@@ -112,7 +115,7 @@ class Seed000:
         return int(svc["services"][0]["desiredCount"])
 
 
-def wait_for(what: str, cond: Callable[[], bool], timeout: float = 120.0, step: float = 0.2) -> None:
+def wait_for(what: str, cond: Callable[[], bool], timeout: float = 300.0, step: float = 0.2) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -177,7 +180,7 @@ class Scaler:
         self.protected_seen: list[int] = []  # tasks protected, per tick while anything was in flight
 
     def run_until(self, seed: Seed000, scheduler: ServiceScheduler, what: str, done: Callable[[], bool],
-                  timeout: float = 180.0) -> None:
+                  timeout: float = 300.0) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self.controller.tick()
@@ -230,8 +233,86 @@ def test_ebbtide_scales_the_seeds_service_without_a_mid_job_kill(moto_endpoint: 
     assert scaler.protected_seen and max(scaler.protected_seen) == MAX_TASKS
     # the seed's decision to scale in while the jobs ran was held, not acted on; then retired idle
     decisions = list(reversed(scaler.services.catalog.recent_decisions(limit=500)))
-    held = [d for d in decisions if d.cause == "scale-in" and d.busy == MAX_TASKS and d.retired == 0]
+    held = [d for d in decisions if d.cause == "scale-in" and d.busy > 0 and d.retired == 0]
     assert held, [d.reason for d in decisions]
     assert any("keep-busy" in d.notes for d in held)
     assert sum(d.retired for d in decisions) >= MAX_TASKS
     assert all(d.at > held[0].at for d in decisions if d.retired)
+
+
+@pytest.mark.usefixtures("held_tasks")
+def test_with_worker_set_protection_an_idle_task_goes_while_others_work(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The user's worker protects its own task while it holds a message (`protection: worker`):
+    ebbtide then knows each task's busy-ness and retires the one whose short job is done while the
+    two long ones still run, which the aggregate alone could not allow. No task is stopped mid-job."""
+    seed = Seed000(moto_endpoint, tmp_path)
+    scaler = Scaler(ebbtide_config(seed, tmp_path, protection="worker"))
+    assert not isinstance(scaler.controller.providers["transcoder"], GuardedEcsService)
+    scheduler = seed.scheduler(worker_protects=True).start()
+    try:
+        jobs = seed.upload([14400.0, 14400.0, 900.0])  # two long matches (24 s here), a 15-min clip
+        short = jobs[2]
+        scaler.run_until(seed, scheduler, "the clip's task to be retired",
+                         lambda: any(h[1] == "stopped" for h in scheduler.history))
+        long_done = {e["job_id"] for e in seed.events("deleted")} & set(jobs[:2])
+        assert not long_done, "a task was retired while both matches still ran"
+        assert short in {e["job_id"] for e in seed.events("deleted")}
+        scaler.run_until(seed, scheduler, "every job done and the service back to zero",
+                         lambda: len(seed.events("deleted")) == len(jobs) and seed.desired() == 0
+                         and not scheduler.tasks)
+    finally:
+        scheduler.close()
+        scaler.close()
+    assert seed.events("killed") == []
+    assert sorted(e["job_id"] for e in seed.events("deleted")) == sorted(jobs)
+
+
+def test_ebbtide_scales_the_seeds_asg_and_protects_its_instances_while_a_job_runs(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The seed's GPU Auto Scaling group as a foreign pool, on the seed's step policy (scaled).
+    moto's group launches and terminates instances and honours instance scale-in protection; the
+    test itself plays the instances' worker (receive, hold, delete), since moto runs no user data."""
+    seed = Seed000(moto_endpoint, tmp_path)
+    group = asg(moto_endpoint, seed.net, max_size=3)
+    hosts = SEED_ORIGINAL.hosts
+    assert isinstance(hosts, StepPolicyConfig)
+    cfg = yaml.safe_load(ebbtide_config(seed, tmp_path).read_text())
+    cfg["fleet"]["policy"] = hosts.model_copy(update={"scale_in_after": hosts.scale_in_after * SCALE,
+                                                      "cooldown": hosts.cooldown * SCALE}).model_dump()
+    cfg["fleet"]["pools"][0].update(name="gpu", provider="asg",
+                                    options={"asg_name": group, "in_flight_settle": 1.0})
+    (tmp_path / "ebbtide.yaml").write_text(yaml.safe_dump(cfg))
+    scaler = Scaler(tmp_path / "ebbtide.yaml")
+    api, sqs = client("autoscaling", moto_endpoint), client("sqs", moto_endpoint)
+
+    def instances() -> dict[str, bool]:
+        g = api.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        return {i["InstanceId"]: bool(i["ProtectedFromScaleIn"]) for i in g["Instances"]}
+
+    def tick_until(what: str, cond: Callable[[], bool], timeout: float = 300.0) -> None:
+        def step() -> bool:
+            scaler.controller.tick()
+            return cond()
+        wait_for(what, step, timeout, step=0.5)
+
+    try:
+        seed.upload([7200.0, 7200.0])
+        tick_until("two instances", lambda: len(instances()) == 2)
+        launched = set(instances())
+        held = [sqs.receive_message(QueueUrl=seed.queue_url, VisibilityTimeout=600)["Messages"][0]
+                for _ in range(2)]
+        tick_until("every instance protected while the jobs run", lambda: all(instances().values()))
+        # the seed's scale-to-zero comes (queue empty of visible messages); nothing is terminated
+        tick_until("the step policy to ask for zero", lambda: any(
+            d.cause == "scale-to-zero" and d.busy == 2 for d in scaler.services.catalog.recent_decisions()))
+        assert set(instances()) == launched and all(instances().values())
+        for m in held:
+            sqs.delete_message(QueueUrl=seed.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        tick_until("the group back to zero", lambda: not instances())
+    finally:
+        scaler.close()
+    decisions = scaler.services.catalog.recent_decisions(limit=500)
+    assert sum(d.retired for d in decisions) == 2

@@ -6,14 +6,17 @@ scale-in protection, and what it says depends on who sets it (pool option `prote
 
 - `worker` — the user's worker protects its own task (ECS agent endpoint, or UpdateTaskProtection)
   or instance (SetInstanceProtection) while it holds a job: protected = busy, unprotected = idle,
-  read with GetTaskProtection / DescribeAutoScalingGroups. ebbtide never writes protection.
+  read with GetTaskProtection / DescribeAutoScalingGroups (while messages are visible, an
+  unprotected one may be about to take one: the aggregate decides). ebbtide never writes protection.
 - `ebbtide` (default) — the worker knows nothing of protection, so each instance's busy-ness is
   unknown and the aggregate decides (busy while anything is in flight). ebbtide protects every
   running task (UpdateTaskProtection, refreshed before it expires) or instance
   (SetInstanceProtection) while anything is in flight, and releases them when nothing is.
 - `off` — unknown, the aggregate decides; ebbtide writes no protection.
 
-The aggregate is read as the highest in-flight count seen over the last `in_flight_settle`
+The aggregate is in flight plus visible — a visible message may be received by any idle worker
+before ECS or the group acts on a lowered count, so a worker is only idle for certain when the
+queue holds nothing at all — read as the highest count seen over the last `in_flight_settle`
 seconds (pool option, default 60): SQS's approximate counts may take a minute to settle, so one
 reading of 0 is not yet proof that nothing is in flight.
 
@@ -78,17 +81,23 @@ def settled_in_flight(readings: Sequence[tuple[float, int]], now: float, settle:
 
 
 def foreign_views(
-    instances: Sequence[Instance], platform: Mapping[str, PlatformState], protection: Protection
+    instances: Sequence[Instance], platform: Mapping[str, PlatformState], protection: Protection,
+    backlog: bool = False,
 ) -> dict[str, ForeignView]:
-    """Each instance as the platform and the protection mode let ebbtide know it."""
+    """Each instance as the platform and the protection mode let ebbtide know it.
+
+    `backlog`: messages are (or were, within the settle window) visible. Then an unprotected worker
+    is not known idle — it may be taking one right now, before it protects itself — so it is left
+    to the aggregate, which counts those messages."""
     out: dict[str, ForeignView] = {}
     for inst in instances:
         st = platform.get(inst.id)
         if aws.is_pending(inst.id) or st is None or not st.running:
             out[inst.id] = ForeignView(inst.id, False, None, BusyEvidence.UNKNOWN)
-        elif protection == Protection.WORKER and st.protected is not None:
-            how = BusyEvidence.PROTECTED if st.protected else BusyEvidence.UNPROTECTED
-            out[inst.id] = ForeignView(inst.id, True, st.protected, how)
+        elif protection == Protection.WORKER and st.protected:
+            out[inst.id] = ForeignView(inst.id, True, True, BusyEvidence.PROTECTED)
+        elif protection == Protection.WORKER and st.protected is False and not backlog:
+            out[inst.id] = ForeignView(inst.id, True, False, BusyEvidence.UNPROTECTED)
         else:
             out[inst.id] = ForeignView(inst.id, True, None, BusyEvidence.IN_FLIGHT_AGGREGATE)
     return out
@@ -189,21 +198,28 @@ class SqsBusyProbe:
     ) -> None:
         self.depth, self.platform, self.clock = depth, platform, clock
         self.protection, self.settle = protection, settle
-        self._readings: deque[tuple[float, int]] = deque()
+        self._readings: deque[tuple[float, int, int]] = deque()  # (at, in flight + visible, visible)
 
-    def in_flight(self) -> int:
-        """Read the queue now; the settled aggregate (see `settled_in_flight`)."""
+    def held_now(self) -> int:
+        """Messages in flight or about to be: in flight plus visible, read now."""
+        stats = self.depth.stats()
+        return stats.in_flight + stats.visible
+
+    def read(self) -> tuple[int, int]:
+        """Read the queue now: the settled (in flight + visible, visible) (see `settled_in_flight`)."""
         stats = self.depth.stats()
         now = self.clock.now()
-        self._readings.append((now, stats.in_flight))
+        self._readings.append((now, stats.in_flight + stats.visible, stats.visible))
         while len(self._readings) > 1 and self._readings[0][0] < now - self.settle:
             self._readings.popleft()
-        return settled_in_flight(list(self._readings), now, self.settle)
+        held = settled_in_flight([(t, h) for t, h, _ in self._readings], now, self.settle)
+        visible = settled_in_flight([(t, v) for t, _, v in self._readings], now, self.settle)
+        return held, visible
 
     def probe(self, instances: Sequence[Instance]) -> ProbeResult:
-        in_flight = self.in_flight()
+        held, visible = self.read()
         states = self.platform.states([i.id for i in instances], self.protection == Protection.WORKER)
-        return ProbeResult(foreign_views(instances, states, self.protection), in_flight)
+        return ProbeResult(foreign_views(instances, states, self.protection, visible > 0), held)
 
     def close(self) -> None:
         self.depth.close()
@@ -217,8 +233,8 @@ class GuardedEcsService:
     per-task busy-ness unknown, every running task while the settled in-flight count is above 0,
     none when it is 0 — and this turns task scale-in protection on for exactly those (refreshed
     before `minutes` run out) and off for the rest. `retire` lowers the desired count as the plain
-    provider does, then reads the queue once more: if a message went in flight meanwhile, every
-    running task is protected at once, before ECS picks the tasks to stop.
+    provider does, then reads the queue once more: if a message is in flight or visible by then,
+    every running task is protected at once, before ECS picks the tasks to stop.
     """
 
     def __init__(self, inner: Provider, tasks: EcsTasks, probe: SqsBusyProbe, clock: Clock,
@@ -237,7 +253,7 @@ class GuardedEcsService:
 
     def retire(self, ids: Sequence[str]) -> list[str]:
         gone = self.inner.retire(ids)
-        if gone and self.probe.depth.stats().in_flight > 0:
+        if gone and self.probe.held_now() > 0:
             live = self._live()
             log.warning("a message went in flight while scaling in: protecting every task",
                         extra={"pool": self.pool, "tasks": len(live)})
@@ -272,6 +288,23 @@ class Unprotected:
 
     def inventory(self) -> list[Instance]:
         return self.inner.inventory()
+
+
+class QuietOnlyEcsService(Unprotected):
+    """A foreign ECS-service pool nobody protects (`protection: off`): ECS stops tasks of its own
+    choosing when the count goes down, so the count goes down only while the queue holds nothing
+    (this also holds back the reaping of a task that never started)."""
+
+    def __init__(self, inner: Provider, probe: SqsBusyProbe) -> None:
+        super().__init__(inner)
+        self.probe = probe
+
+    def retire(self, ids: Sequence[str]) -> list[str]:
+        if self.probe.held_now() > 0:
+            log.info("scale-in held: the queue holds messages and no task is protected",
+                     extra={"pool": self.pool, "asked": len(ids)})
+            return []
+        return self.inner.retire(ids)
 
 
 # wiring -------------------------------------------------------------------------------------------
@@ -314,7 +347,8 @@ def open_sqs_probe(
 def guard_provider(pool: PoolConfig, provider: Provider, probe: SqsBusyProbe, clock: Clock) -> Provider:
     """The provider the controller drives for a foreign SQS pool, with protection as configured:
     ECS + `ebbtide` gains `sync_protection`; ASG + `ebbtide` keeps the group provider's own (busy
-    instances protected); `worker` and `off` pools never have protection written by ebbtide."""
+    instances protected); `worker` and `off` pools never have protection written by ebbtide, and an
+    unprotected ECS service (`off`) is scaled in only while the queue holds nothing."""
     mode = probe.protection
     if mode == Protection.EBBTIDE and isinstance(probe.platform, EcsTasks):
         minutes = int(_number(pool, "protect_minutes", DEFAULT_PROTECT_MINUTES))
@@ -323,4 +357,6 @@ def guard_provider(pool: PoolConfig, provider: Provider, probe: SqsBusyProbe, cl
         return GuardedEcsService(provider, probe.platform, probe, clock, minutes)
     if mode == Protection.EBBTIDE:
         return provider
+    if mode == Protection.OFF and isinstance(probe.platform, EcsTasks):
+        return QuietOnlyEcsService(provider, probe)
     return Unprotected(provider)
