@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
-from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
+from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WaitingJob, WorkerView
+from ebbtide.fleet.policies.deadline import MAX_PLAN_JOBS
 from ebbtide.media.chunks import PoolCapacity
 from ebbtide.queue.base import job_ids_of
 from ebbtide.sim import world as W
@@ -88,7 +89,8 @@ class Engine:
         self._speed: dict[str, tuple[float, float]] = {}  # pool -> (media seconds, wall seconds)
         self._out_bps = ladder_bytes_per_second()
         self._splits: dict[tuple[str, str], list[JobSpec]] = {}
-        self._dead_seen: set[str] = set()  # split attempts running: their parts
+        self._dead_seen: set[str] = set()
+        self._queued_at: dict[str, float] = {}  # split attempts running: their parts
         self._launched_since_tick = 0
         self.tick_fn: Callable[[], object] = lambda: None
         self.on_worker_gone: Callable[[W.Worker], None] = lambda w: None
@@ -253,6 +255,7 @@ class Engine:
                 break
 
     def _send(self, job_id: str) -> None:
+        self._queued_at.setdefault(job_id, self.now)  # the catalog's created_at, as production reads it
         self.queue.send({"job_id": job_id, "kind": self.jobs[job_id].spec.kind})
 
     def _take(self, w: W.Worker) -> bool:
@@ -337,8 +340,9 @@ class Engine:
                 a.outcome = W.WON
                 if job.spec.parent is not None:
                     self._part_ready(job)
-                m, s = self._speed.get(a.pool, (0.0, 0.0))
-                self._speed[a.pool] = (m + job.spec.media_seconds, s + (self.now - a.start))
+                if job.spec.kind != "transcode-audio":  # audio is no measure of the video ladder's speed
+                    m, s = self._speed.get(a.pool, (0.0, 0.0))
+                    self._speed[a.pool] = (m + job.spec.media_seconds, s + (self.now - a.start))
             else:
                 a.outcome = W.DUPLICATE
                 a.duplicate = True
@@ -495,6 +499,8 @@ class Engine:
             self._arrivals.popleft()
         visible = [self.jobs[j].spec for j in self.queue.visible_job_ids()]
         waiting = sum(spec.media_seconds for spec in visible)
+        plan = tuple(WaitingJob(spec.media_seconds, spec.parent or spec.id, now - self._queued_at[spec.id])
+                     for spec in visible[:MAX_PLAN_JOBS])  # fmt: skip
         running = 0.0
         for w in self.live.values():
             a = w.attempt
@@ -508,6 +514,7 @@ class Engine:
             running_work_seconds=running,
             arrival_rate=len(self._arrivals) / ARRIVAL_WINDOW,
             waiting_uploads=len({spec.parent or spec.id for spec in visible}),
+            waiting_jobs=plan,
         )
 
     def speeds(self) -> dict[str, float]:
