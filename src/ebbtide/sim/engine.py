@@ -12,6 +12,7 @@ import heapq
 import itertools
 import math
 import random
+import statistics
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from ebbtide.sim.workloads import JobSpec
 # event kinds
 ARRIVE, TICK, BOOTED, FINISH, LAPSE, NOTICE, RECLAIM, CALL = range(8)
 SPOT_NOTICE = 120.0  # AWS's spot interruption warning
-SKIP_SECONDS = 2.0  # a ledger check on an already-finished job
+SKIP_SECONDS = 2.0
+RECENT_SPEEDS = 20  # the catalog's recent_speeds limit  # a ledger check on an already-finished job
 START = 1_700_000_000.0
 
 
@@ -86,7 +88,8 @@ class Engine:
         self._seq = itertools.count()
         self._ids = itertools.count()
         self._arrivals: deque[float] = deque()
-        self._speed: dict[str, tuple[float, float]] = {}  # pool -> (media seconds, wall seconds)
+        # pool -> the latest winning attempts' speeds, as the catalog's `recent_speeds` keeps them
+        self._speed: dict[str, deque[float]] = {}
         self._out_bps = ladder_bytes_per_second()
         self._splits: dict[tuple[str, str], list[JobSpec]] = {}
         self._dead_seen: set[str] = set()
@@ -340,9 +343,10 @@ class Engine:
                 a.outcome = W.WON
                 if job.spec.parent is not None:
                     self._part_ready(job)
-                if job.spec.kind != "transcode-audio":  # audio is no measure of the video ladder's speed
-                    m, s = self._speed.get(a.pool, (0.0, 0.0))
-                    self._speed[a.pool] = (m + job.spec.media_seconds, s + (self.now - a.start))
+                # audio is no measure of the video ladder's speed (nor is a split: not here)
+                if job.spec.kind != "transcode-audio" and self.now > a.start:
+                    recent = self._speed.setdefault(a.pool, deque(maxlen=RECENT_SPEEDS))
+                    recent.append(job.spec.media_seconds / (self.now - a.start))
             else:
                 a.outcome = W.DUPLICATE
                 a.duplicate = True
@@ -518,4 +522,5 @@ class Engine:
         )
 
     def speeds(self) -> dict[str, float]:
-        return {p: m / s for p, (m, s) in self._speed.items() if s > 0}
+        """The median of each pool's recent speeds, as production's `CatalogFleetState.speeds`."""
+        return {p: statistics.median(v) for p, v in self._speed.items() if v}
