@@ -77,7 +77,8 @@ class CatalogQueueSource:
             running_work_seconds=float(sum(known_r)),
             waiting_unknown=max(0, stats.visible + stats.delayed - len(known_q)),
             running_unknown=max(0, stats.in_flight - len(known_r)),
-            arrival_rate=len(recent) / self.window,
+            # uploads, not jobs: a chunked upload's parts are one arrival (as in the simulator)
+            arrival_rate=len({j.media_id or j.id for j in recent}) / self.window,
             waiting_uploads=len({j.media_id or j.id for j in queued}),
             waiting_jobs=tuple(
                 WaitingJob(j.work_seconds, j.media_id or j.id, max(0.0, now - j.created_at))
