@@ -128,3 +128,22 @@ def test_recent_speeds_from_winning_attempts_per_pool(
     assert cat.recent_speeds(limit=1) == pytest.approx([3.0])
     assert cat.recent_speeds(pool="nowhere") == []
     assert cat.get_worker("edge-1").jobs_done == 3  # type: ignore[union-attr]
+
+
+def test_recent_speeds_skip_chunk_bookkeeping(cat: SqlCatalog, clock: VirtualClock) -> None:
+    """A chunked source's split, audio part and stitch are no speed samples (issue 11/15): their
+    work_seconds (the whole duration, or a token 1.0) would read as 100x or 1/50x."""
+    cat.heartbeat("edge-1", "edge", WorkerState.IDLE)
+
+    def run(kind: str, work: float, wall: float, result: dict[str, object] | None = None) -> None:
+        job = cat.create_job(kind, {}, work_seconds=work)
+        att = cat.start_attempt(job.id, "edge-1", 1)
+        assert att
+        clock.advance(wall)
+        assert cat.finish_attempt(job.id, att.id, JobState.SUCCEEDED, result=result)
+
+    run("transcode", 7200.0, 20.0, result={"split": 4, "root": "x/"})
+    run("transcode-audio", 1.0, 45.0)
+    run("stitch", 1.0, 10.0)
+    run("transcode-chunk", 1800.0, 400.0)
+    assert cat.recent_speeds(pool="edge") == pytest.approx([4.5])

@@ -44,6 +44,9 @@ from ebbtide.errors import EbbtideError, IllegalTransition
 log = logging.getLogger(__name__)
 
 
+# job kinds whose work_seconds is no measure of encoding speed (worker/messages.py names them)
+NOT_SPEED_SAMPLES = ("transcode-audio", "stitch")
+
 class JobsPart(SqlCore):
     def create_job(
         self,
@@ -288,19 +291,27 @@ class JobsPart(SqlCore):
         return counts
 
     def recent_speeds(self, pool: str | None = None, limit: int = 20) -> list[float]:
+        """Media seconds per wall second of the latest winning attempts that encoded their work.
+
+        Not samples: a chunked source's audio part and stitch (their `work_seconds` is a token
+        1.0, so they would read as 1/50x) and a `transcode` that only split its source (its work is
+        the whole duration, done by its parts: it would read as 100x)."""
         stmt = (
-            select(JobRow.work_seconds, AttemptRow.started_at, AttemptRow.finished_at)
+            select(JobRow.work_seconds, AttemptRow.started_at, AttemptRow.finished_at, JobRow.result)
             .join(JobRow, JobRow.id == AttemptRow.job_id)
             .where(
                 AttemptRow.won.is_(True),
                 JobRow.work_seconds.is_not(None),
                 AttemptRow.finished_at > AttemptRow.started_at,
+                JobRow.kind.not_in(NOT_SPEED_SAMPLES),
             )
             .order_by(AttemptRow.finished_at.desc())
-            .limit(max(0, limit))
+            .limit(max(0, 2 * limit))
         )
         if pool is not None:
             stmt = stmt.join(WorkerRow, WorkerRow.id == AttemptRow.worker_id).where(WorkerRow.pool == pool)
         with self._ro() as s:
             rows = s.execute(stmt).all()
-        return [float(w or 0.0) / (f - st) for w, st, f in rows if f is not None]
+        out = [float(w or 0.0) / (f - st) for w, st, f, res in rows
+               if f is not None and not (isinstance(res, dict) and "split" in res)]  # fmt: skip
+        return out[: max(0, limit)]

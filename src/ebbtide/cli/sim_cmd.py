@@ -32,6 +32,10 @@ def sim(
     chunked: Annotated[
         bool, typer.Option("--chunks", help="also run each setup with long uploads split into chunks")
     ] = False,
+    ranged_probe: Annotated[
+        bool, typer.Option("--ranged-probe", help="with --chunks: the split reads only the source's index "
+                           "(what-if; production downloads a remote source first)")
+    ] = False,
     target_ready: Annotated[
         str | None, typer.Option("--target-ready", help="override the deadline policy's target, e.g. 10m")
     ] = None,
@@ -125,7 +129,7 @@ def sim(
 
         from ebbtide.sim.chunked import ChunkModel
 
-        model = ChunkModel()
+        model = ChunkModel(ranged_probe=ranged_probe)
         for st in chosen:
             if st.actuation == "ebbtide":  # chunk jobs are ebbtide's; the AWS setups run whole files
                 named = replace(st, name=f"{st.name}+chunks")

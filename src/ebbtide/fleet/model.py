@@ -57,6 +57,15 @@ class WorkerView:
 
 
 @dataclass(frozen=True)
+class WaitingJob:
+    """One waiting job as the deadline policy plans it."""
+
+    work_seconds: float | None  # media seconds; None: unknown (the policy's default)
+    upload: str  # what the user waits for: the media (a chunked upload's parts share it), else the job
+    age: float  # seconds since it was queued
+
+
+@dataclass(frozen=True)
 class QueueView:
     """Queue depth plus the fleet's estimates of how much media those jobs hold.
 
@@ -76,6 +85,8 @@ class QueueView:
     arrival_rate: float = 0.0
     # uploads the waiting jobs belong to (a chunked upload's parts are one); 0 = one per job
     waiting_uploads: int = 0
+    # the first waiting jobs in queue order, when the source knows them (else counts and sums only)
+    waiting_jobs: tuple[WaitingJob, ...] = ()
 
     @classmethod
     def from_stats(cls, stats: QueueStats, **estimates: Any) -> QueueView:

@@ -12,7 +12,8 @@ from ebbtide.catalog.states import JobState, WorkerState
 from ebbtide.clock import Clock
 from ebbtide.errors import BackendUnavailable
 from ebbtide.fleet.causes import DecisionRecord, render
-from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
+from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WaitingJob, WorkerView
+from ebbtide.fleet.policies.deadline import MAX_PLAN_JOBS
 from ebbtide.queue.base import DepthSource, Queue
 from ebbtide.reconcile import reap_silent, reconcile_dead_letters, resend_stranded
 
@@ -76,8 +77,13 @@ class CatalogQueueSource:
             running_work_seconds=float(sum(known_r)),
             waiting_unknown=max(0, stats.visible + stats.delayed - len(known_q)),
             running_unknown=max(0, stats.in_flight - len(known_r)),
-            arrival_rate=len(recent) / self.window,
+            # uploads, not jobs: a chunked upload's parts are one arrival (as in the simulator)
+            arrival_rate=len({j.media_id or j.id for j in recent}) / self.window,
             waiting_uploads=len({j.media_id or j.id for j in queued}),
+            waiting_jobs=tuple(
+                WaitingJob(j.work_seconds, j.media_id or j.id, max(0.0, now - j.created_at))
+                for j in sorted(queued, key=lambda j: j.created_at)[:MAX_PLAN_JOBS]
+            ),
         )
 
 

@@ -12,13 +12,15 @@ import heapq
 import itertools
 import math
 import random
+import statistics
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
-from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WorkerView
+from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WaitingJob, WorkerView
+from ebbtide.fleet.policies.deadline import MAX_PLAN_JOBS
 from ebbtide.media.chunks import PoolCapacity
 from ebbtide.queue.base import job_ids_of
 from ebbtide.sim import world as W
@@ -31,7 +33,8 @@ from ebbtide.sim.workloads import JobSpec
 # event kinds
 ARRIVE, TICK, BOOTED, FINISH, LAPSE, NOTICE, RECLAIM, CALL = range(8)
 SPOT_NOTICE = 120.0  # AWS's spot interruption warning
-SKIP_SECONDS = 2.0  # a ledger check on an already-finished job
+SKIP_SECONDS = 2.0
+RECENT_SPEEDS = 20  # the catalog's recent_speeds limit  # a ledger check on an already-finished job
 START = 1_700_000_000.0
 
 
@@ -85,10 +88,12 @@ class Engine:
         self._seq = itertools.count()
         self._ids = itertools.count()
         self._arrivals: deque[float] = deque()
-        self._speed: dict[str, tuple[float, float]] = {}  # pool -> (media seconds, wall seconds)
+        # pool -> the latest winning attempts' speeds, as the catalog's `recent_speeds` keeps them
+        self._speed: dict[str, deque[float]] = {}
         self._out_bps = ladder_bytes_per_second()
         self._splits: dict[tuple[str, str], list[JobSpec]] = {}
-        self._dead_seen: set[str] = set()  # split attempts running: their parts
+        self._dead_seen: set[str] = set()
+        self._queued_at: dict[str, float] = {}  # split attempts running: their parts
         self._launched_since_tick = 0
         self.tick_fn: Callable[[], object] = lambda: None
         self.on_worker_gone: Callable[[W.Worker], None] = lambda w: None
@@ -253,6 +258,7 @@ class Engine:
                 break
 
     def _send(self, job_id: str) -> None:
+        self._queued_at.setdefault(job_id, self.now)  # the catalog's created_at, as production reads it
         self.queue.send({"job_id": job_id, "kind": self.jobs[job_id].spec.kind})
 
     def _take(self, w: W.Worker) -> bool:
@@ -337,8 +343,10 @@ class Engine:
                 a.outcome = W.WON
                 if job.spec.parent is not None:
                     self._part_ready(job)
-                m, s = self._speed.get(a.pool, (0.0, 0.0))
-                self._speed[a.pool] = (m + job.spec.media_seconds, s + (self.now - a.start))
+                # audio is no measure of the video ladder's speed (nor is a split: not here)
+                if job.spec.kind != "transcode-audio" and self.now > a.start:
+                    recent = self._speed.setdefault(a.pool, deque(maxlen=RECENT_SPEEDS))
+                    recent.append(job.spec.media_seconds / (self.now - a.start))
             else:
                 a.outcome = W.DUPLICATE
                 a.duplicate = True
@@ -495,6 +503,8 @@ class Engine:
             self._arrivals.popleft()
         visible = [self.jobs[j].spec for j in self.queue.visible_job_ids()]
         waiting = sum(spec.media_seconds for spec in visible)
+        plan = tuple(WaitingJob(spec.media_seconds, spec.parent or spec.id, now - self._queued_at[spec.id])
+                     for spec in visible[:MAX_PLAN_JOBS])  # fmt: skip
         running = 0.0
         for w in self.live.values():
             a = w.attempt
@@ -508,7 +518,9 @@ class Engine:
             running_work_seconds=running,
             arrival_rate=len(self._arrivals) / ARRIVAL_WINDOW,
             waiting_uploads=len({spec.parent or spec.id for spec in visible}),
+            waiting_jobs=plan,
         )
 
     def speeds(self) -> dict[str, float]:
-        return {p: m / s for p, (m, s) in self._speed.items() if s > 0}
+        """The median of each pool's recent speeds, as production's `CatalogFleetState.speeds`."""
+        return {p: statistics.median(v) for p, v in self._speed.items() if v}

@@ -15,7 +15,8 @@ CAPTION = (
     "cost/idle/bound in $; bound: the least any setup pays with every upload ready within 30 min "
     "(free pools first, no boot, no idle; sim/bound.py), the same for every setup; x bound: cost/bound, "
     "* = some upload waited longer than 30 min, so the bound is no promise for it; "
-    "mean/p95 upload→ready and span in minutes; dup: jobs run twice at once or after ready; "
+    "mean/p95 upload→ready, play95 upload→first playable (chunked) and span in minutes; "
+    "dup: jobs run twice at once or after ready; "
     "waste: worker-minutes of dup/killed/spot-lost attempts; kill: stopped mid-job by the scaler; "
     "spot: lost to spot reclaims; dead: dead-lettered messages; lost: never ready"
 )
@@ -42,6 +43,7 @@ def table(results: Sequence[RunResult], title: str = "") -> Table:
         ("x bound", "right"),
         ("mean", "right"),
         ("p95", "right"),
+        ("play95", "right"),
         ("span", "right"),
         ("dup", "right"),
         ("waste", "right"),
@@ -61,6 +63,7 @@ def table(results: Sequence[RunResult], title: str = "") -> Table:
             _ratio(r),
             _minutes(r.mean_ready),
             _minutes(r.p95_ready),
+            _minutes(r.p95_playable),
             _minutes(r.makespan),
             f"{bad}{r.dup_jobs}",
             f"{r.wasted_minutes:.0f}",

@@ -61,50 +61,78 @@ def _busy_until(obs: Observation, pool: PoolView, w: WorkerView, default: float)
     return t
 
 
-def _plan(
-    slots: list[_Slot], jobs: int, job: float, deadline: float, group: int = 1
-) -> tuple[int, float, float]:
-    """(late uploads, seconds late in all, last finish) when each job goes to the first free worker."""
-    late, lateness, last, _ = _run_plan(slots, jobs, job, deadline, 0.0, group)
-    return late, lateness, last
+@dataclass(frozen=True)
+class _Job:
+    """One waiting job in the plan: its work (media seconds), its upload, that upload's deadline."""
+
+    work: float
+    upload: int
+    deadline: float
 
 
-def _run_plan(
-    slots: list[_Slot], jobs: int, job: float, deadline: float, now: float, group: int = 1
-) -> tuple[int, float, float, float]:
+def _jobs(obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float) -> list[_Job]:
+    """The waiting jobs in queue order, as the queue source describes them (`waiting_jobs`: work,
+    upload, age), else `jobs` alike of `job` seconds from the oldest upload's age, grouped into
+    uploads of equal size (`waiting_uploads`; a chunked upload's parts are one upload)."""
+    q = obs.queue
+    base = obs.now + cfg.target_ready
+    out: list[_Job] = []
+    uploads: dict[str, int] = {}
+    for w in q.waiting_jobs[:MAX_PLAN_JOBS]:
+        u = uploads.setdefault(w.upload, len(uploads))
+        out.append(_Job(w.work_seconds or cfg.default_job_seconds, u, base - w.age))
+    if len(out) >= min(jobs, MAX_PLAN_JOBS):
+        return out
+    deadline = base - (q.oldest_age or 0.0)
+    group = max(1, round(jobs / q.waiting_uploads)) if q.waiting_uploads and not out else 1
+    start = len(uploads)
+    for k in range(min(jobs, MAX_PLAN_JOBS) - len(out)):
+        out.append(_Job(job, start + k // group, deadline))
+    return out
+
+
+def _plan(slots: list[_Slot], jobs: list[_Job]) -> tuple[int, float, float]:
+    """(late uploads, seconds late in all, least slack of any upload) when each job goes to the
+    first free worker."""
+    late, lateness, slack, _ = _run_plan(slots, jobs, 0.0)
+    return late, lateness, slack
+
+
+def _run_plan(slots: list[_Slot], jobs: list[_Job], now: float) -> tuple[int, float, float, float]:
     """`_plan` plus the dollars the plan spends: each job's time at its worker's price, and the
     boot of every new worker it uses.
 
-    Jobs come in uploads of `group` consecutive jobs (a chunked upload's parts, queued together):
-    an upload is ready when its last part is, so it is late once, by its last part's lateness."""
-    if jobs <= 0:
-        return 0, 0.0, -math.inf, 0.0
+    An upload is ready when its last job is (a chunked upload's parts), so it is late once, by
+    its last job's lateness past its own deadline."""
+    if not jobs:
+        return 0, 0.0, math.inf, 0.0
     if not slots:
-        return math.ceil(jobs / max(group, 1)), math.inf, math.inf, 0.0
-    group = max(group, 1)
+        return len({j.upload for j in jobs}), math.inf, -math.inf, 0.0
     heap = [(s.free_at, i) for i, s in enumerate(slots)]
     heapq.heapify(heap)
-    late, lateness, last, spend = 0, 0.0, -math.inf, 0.0
+    spend = 0.0
     used: set[int] = set()
-    upload_done = -math.inf
-    planned = min(jobs, MAX_PLAN_JOBS)
-    for k in range(planned):
+    done: dict[int, float] = {}
+    due: dict[int, float] = {}
+    for j in jobs:
         t, i = heap[0]
         s = slots[i]
-        done = t + job / s.speed
-        heapq.heapreplace(heap, (done, i))
-        last = max(last, done)
-        spend += s.price * (job / s.speed) / 3600.0
+        end = t + j.work / s.speed
+        heapq.heapreplace(heap, (end, i))
+        spend += s.price * (j.work / s.speed) / 3600.0
         if s.new and i not in used:
             used.add(i)
             spend += s.price * max(s.free_at - now, 0.0) / 3600.0
-        upload_done = max(upload_done, done)
-        if (k + 1) % group == 0 or k + 1 == planned:  # the upload's last part
-            if upload_done > deadline + 1e-6:
-                late += 1
-                lateness += upload_done - deadline
-            upload_done = -math.inf
-    return late, lateness, last, spend
+        done[j.upload] = max(done.get(j.upload, -math.inf), end)
+        due[j.upload] = min(due.get(j.upload, math.inf), j.deadline)
+    late, lateness, slack = 0, 0.0, math.inf
+    for u, end in done.items():
+        over = end - due[u]
+        slack = min(slack, -over)
+        if over > 1e-6:
+            late += 1
+            lateness += over
+    return late, lateness, slack, spend
 
 
 def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
@@ -119,7 +147,7 @@ def warm_worth_it(pool: PoolView, arrival_rate: float) -> bool:
 
 
 def _choose(
-    obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float, group: int = 1
+    obs: Observation, cfg: DeadlinePolicyConfig, jobs: int, job: float
 ) -> tuple[list[_Slot], Cause, float | None]:
     """(optional workers the plan buys, why, until when that choice holds).
 
@@ -128,7 +156,7 @@ def _choose(
     most one second per second) plus fixed job times, so it drifts later by at most one second
     per second and the slack before the deadline is a safe promise. Other choices promise nothing."""
     default = cfg.default_job_seconds
-    deadline = obs.now + cfg.target_ready - (obs.queue.oldest_age or 0.0)
+    plan = _jobs(obs, cfg, jobs, job)
     per_second = cfg.wait_value_per_hour / 3600.0  # dollars one second of lateness is worth
     required: list[_Slot] = []
     optional: list[_Slot] = []
@@ -145,20 +173,27 @@ def _choose(
             per = _Slot(pool.name, rank, price, obs.now + pool.config.boot_time, obs.speed(pool), new=True)
             optional.extend([per] * min(room, jobs))  # launches are a choice, free ones at $0
     optional.sort(key=lambda s: (s.price, s.new, s.free_at, s.rank))
-    late, _, last = _plan(required, jobs, job, deadline, group)
+    late, _, slack = _plan(required, plan)
     if late == 0:
         # with one speed, the k-th job's start is the k-th earliest slot: it drifts like the slots
         same_speed = len({s.speed for s in required}) <= 1
-        stable = obs.now + max(0.0, deadline - last) if jobs <= MAX_PLAN_JOBS and same_speed else None
+        stable = obs.now + max(0.0, slack) if jobs <= MAX_PLAN_JOBS and same_speed else None
         return [], Cause.FREE_CAPACITY, stable
     def score(extra: list[_Slot]) -> tuple[float, float]:
         """(dollars spent + waiting past the target at its stated value, lateness)."""
-        _, lateness, _, spend = _run_plan(required + extra, jobs, job, deadline, obs.now, group)
+        _, lateness, _, spend = _run_plan(required + extra, plan, obs.now)
         return (math.inf if math.isinf(lateness) else spend + lateness * per_second), lateness
 
+    # cheapest first: the best prefix of the cheapest-first list (one worker more may change
+    # nothing until the next arrives too: with first-free dispatch, a chunked upload is ready only
+    # when a worker for each part is there), then each further worker that pays its way
     chosen: list[_Slot] = []
     best = score(chosen)
-    for s in optional:  # cheapest first, while the waiting it saves is worth what it adds
+    for k in range(1, len(optional) + 1):
+        trial = score(optional[:k])
+        if trial < best:
+            chosen, best = list(optional[:k]), trial
+    for s in optional[len(chosen):]:
         trial = score([*chosen, s])
         if trial < best:
             chosen.append(s)
@@ -169,7 +204,7 @@ def _choose(
         without = score(rest)
         if without <= best:
             chosen, best = rest, without
-    kept = _plan(required + chosen, jobs, job, deadline, group)[0] == 0
+    kept = _plan(required + chosen, plan)[0] == 0
     return chosen, Cause.BACKLOG if kept else Cause.OUT_OF_REACH, None
 
 
@@ -187,9 +222,7 @@ def decide_deadline(cfg: DeadlinePolicyConfig, obs: Observation) -> Decision:
     stable: float | None = math.inf  # nothing waiting: only an event changes the answer
     if jobs > 0:
         job = max(work / jobs, 1.0)
-        # a chunked upload's parts are one upload to the user: late once, not once per part
-        group = max(1, round(jobs / q.waiting_uploads)) if q.waiting_uploads else 1
-        chosen, how, stable = _choose(obs, cfg, jobs, job, group)
+        chosen, how, stable = _choose(obs, cfg, jobs, job)
         for s in chosen:
             picked[s.pool] = picked.get(s.pool, 0) + 1
             if s.new:
