@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import m3u8
 import pytest
 
 from ebbtide.config import MediaConfig
@@ -166,6 +167,7 @@ def test_audio_command_encodes_the_whole_file_once() -> None:
     assert "-vn" in a and opt(a, "-map") == "0:a:0" and "-ss" not in a
     assert opt(a, "-var_stream_map") == "a:0,name:audio"
     assert opt(a, "-filter:a") == "atrim=end=7200.000,apad=whole_dur=7200.000"
+    assert opt(a, "-avoid_negative_ts") == "make_zero"  # AAC priming must not wrap `tfdt`
 
 
 # ---- real ffmpeg: a 24 s 360p clip in three chunks -----------------------------------------------
@@ -188,6 +190,7 @@ def chunked(
         parts.append(m.with_prefix(f"c/{c.index:03d}-a/"))
     audio = encode_audio(str(source), root / "a/x", ladder).with_prefix("a/x/")
     stitch_folder(root, "s-final", ladder, parts, audio, final=True)
+    stitch_folder(root, "live", ladder, parts[:1], audio, final=False)
     return root, ladder.duration, parts
 
 
@@ -251,7 +254,9 @@ def test_master_measures_bandwidth_over_all_chunks(chunked: tuple[Path, float, l
     st = stats(segs)
     assert f"AVERAGE-BANDWIDTH={st.average_bps + stats(_audio_segments(root)).average_bps}" in master
     assert 'CODECS="avc1.' in master and ",mp4a.40.2" in master and "FRAME-RATE=30.000" in master
-    assert 'URI="../a/x/audio/index.m3u8"' in master
+    assert 'URI="audio/index.m3u8"' in master
+    audio = (root / "s-final/audio/index.m3u8").read_text()
+    assert "../../a/x/audio/seg_00000.m4s" in audio and "#EXT-X-ENDLIST" in audio
 
 
 def test_storyboard_of_the_chunks_matches_the_unchunked_one(
@@ -285,6 +290,36 @@ def _psnr(a: Path, b: Path) -> float:
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     return float(re.search(r"average:([\d.]+|inf)", p.stderr).group(1))  # type: ignore[union-attr]
+
+
+def _tfdt(segment: Path) -> int:
+    data = segment.read_bytes()
+    i = data.find(b"tfdt")
+    return int.from_bytes(data[i + 8 : i + 16] if data[i + 4] == 1 else data[i + 8 : i + 12], "big")
+
+
+def test_audio_starts_at_zero_like_the_video(chunked: tuple[Path, float, list[Manifest]]) -> None:
+    """hls.js places fragments by `tfdt`: the audio's first must be 0, not AAC priming wrapped
+    to 2^64 - 1024 (which stalled playback at the end of the first buffered range)."""
+    root, _, parts = chunked
+    assert _tfdt(root / "a/x/audio/seg_00000.m4s") == 0
+    assert _tfdt(root / parts[0].prefix / "360p" / parts[0].rendition("360p").segments[0].uri) == 0
+
+
+def test_a_growing_set_lists_the_audio_as_far_as_the_video(
+    chunked: tuple[Path, float, list[Manifest]],
+) -> None:
+    """Live video with VOD audio stalls hls.js: the live audio playlist grows with the video."""
+    root, _, parts = chunked
+    video = m3u8.loads((root / "live/360p/index.m3u8").read_text())
+    audio = m3u8.loads((root / "live/audio/index.m3u8").read_text())
+    assert video.playlist_type == audio.playlist_type == "event"
+    assert not video.is_endlist and not audio.is_endlist
+    v = sum(s.duration for s in video.segments)
+    a = sum(s.duration for s in audio.segments)
+    assert v == pytest.approx(parts[0].rendition("360p").duration)
+    assert v <= a < v + audio.target_duration  # covers the video, one audio segment beyond at most
+    assert a < 20  # not the whole 24 s track
 
 
 def _audio_segments(root: Path) -> list:  # type: ignore[type-arg]

@@ -127,11 +127,17 @@ def stitch_folder(
     if final:
         check_joined(parts, names, ladder.duration)
     out = root / folder
+    up = "../" * (folder.count("/") + 2)
+    version = playlist_version(ladder)
     for name in names:
         (out / name).mkdir(parents=True, exist_ok=True)
-        text = media_playlist(parts, name, "../" * (folder.count("/") + 2), version=playlist_version(ladder),
-                              final=final, vod=final)  # fmt: skip
+        text = media_playlist(parts, name, up, version=version, final=final, vod=final)
         (out / name / PLAYLIST).write_text(text)
-    master, _ = master_playlist(ladder, parts, audio, "../" * (folder.count("/") + 1))
+    if audio is not None:  # grows with the video: live video and VOD audio stall hls.js
+        seconds = None if final else sum(p.rendition(names[0]).duration for p in parts)
+        (out / AUDIO_NAME).mkdir(parents=True, exist_ok=True)
+        text = media_playlist([audio], AUDIO_NAME, up, version=version, final=final, vod=final, until=seconds)
+        (out / AUDIO_NAME / PLAYLIST).write_text(text)
+    master, _ = master_playlist(ladder, parts, audio)
     (out / MASTER).write_text(master)
     return out / MASTER

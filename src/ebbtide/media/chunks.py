@@ -283,13 +283,18 @@ def chunk_command(src: str, outdir: Path, ladder: Ladder, opts: EncodeOptions, c
     return args
 
 
-def hls_args(ladder: Ladder, outdir: Path, streams: list[str], start_number: int = 0) -> list[str]:
-    """The HLS muxer writing one folder per stream; the playlists it writes are only read by stitch."""
+def hls_args(
+    ladder: Ladder, outdir: Path, streams: list[str], start_number: int = 0, shift: str = "disabled"
+) -> list[str]:
+    """The HLS muxer writing one folder per stream; the playlists it writes are only read by stitch.
+
+    `shift` is `-avoid_negative_ts`: a chunk keeps the source's timestamps (`disabled`).
+    """
     fmp4 = ladder.segment_format == "fmp4"
     ext = "m4s" if fmp4 else "ts"
     args = [
         "-f", "hls",
-        "-avoid_negative_ts", "disabled",
+        "-avoid_negative_ts", shift,
         "-start_number", str(start_number),
         "-hls_time", f"{ladder.segment_seconds:g}",
         "-hls_playlist_type", "vod",
@@ -320,5 +325,8 @@ def audio_command(src: str, outdir: Path, ladder: Ladder) -> list[str]:
         "-ac", str(a.channels), "-ar", str(a.sample_rate),
         "-filter:a", f"atrim=end={d},apad=whole_dur={d}",
         "-map_metadata", "-1", "-map_chapters", "-1",
-        *hls_args(ladder, outdir, [f"a:0,name:{AUDIO_NAME}"]),
+        # make_zero: the AAC encoder's priming puts the first packet at -1024 samples, which a
+        # fMP4 `tfdt` cannot hold (it wraps to 2^64 - 1024 and hls.js places the audio ~24 h
+        # away); shifted, the audio starts at 0 like the video, 21 ms late (below lip-sync notice)
+        *hls_args(ladder, outdir, [f"a:0,name:{AUDIO_NAME}"], shift="make_zero"),
     ]  # fmt: skip

@@ -157,14 +157,23 @@ def stats(segments: Sequence[Segment]) -> PlaylistStats:
 
 
 def media_playlist(
-    parts: Sequence[Manifest], name: str, up: str, *, version: int, final: bool, vod: bool
+    parts: Sequence[Manifest],
+    name: str,
+    up: str,
+    *,
+    version: int,
+    final: bool,
+    vod: bool,
+    until: float | None = None,
 ) -> str:
     """One rendition over `parts` (in order). `up` leads from the playlist's folder to the set's root.
 
     A single EXT-X-MAP when every chunk's init segment is identical (the normal case); otherwise a
     new MAP where it changes (e.g. a chunk fell back from NVENC to x264), which HLS allows.
+    `until` keeps only the segments that start before it (the audio of a growing set: it grows
+    with the video, so a player sees both renditions live and both reach the end together).
     """
-    rends = [p.rendition(name) for p in parts]
+    rends = [_until(p.rendition(name), until) for p in parts]
     durations = [s.duration for r in rends for s in r.segments]
     target = max(1, math.ceil(max(durations, default=1.0) - 1e-6))
     first = min((int(_seq(r.segments[0].uri)) for r in rends if r.segments), default=0)
@@ -186,17 +195,29 @@ def media_playlist(
     return "\n".join(lines) + "\n"
 
 
+def _until(r: PartRendition, until: float | None) -> PartRendition:
+    if until is None:
+        return r
+    keep, start = [], 0.0
+    for s in r.segments:
+        if start >= until - 1e-3:
+            break
+        keep.append(s)
+        start += s.duration
+    return replace(r, segments=tuple(keep))
+
+
 def _seq(uri: str) -> str:
     digits = "".join(ch for ch in Path(uri).stem if ch.isdigit())
     return digits or "0"
 
 
 def master_playlist(
-    ladder: Ladder, parts: Sequence[Manifest], audio: Manifest | None, up: str
+    ladder: Ladder, parts: Sequence[Manifest], audio: Manifest | None
 ) -> tuple[str, list[Rendition]]:
     """The master over `parts`, by the same rules as the unchunked one (`hls.master_text`): stats
-    measured over every chunk's segments, CODECS from the first chunk that reports one. `up`
-    leads from the master's folder to the set's root; rendition URIs are relative to the master."""
+    measured over every chunk's segments, CODECS from the first chunk that reports one. Every
+    playlist it names (the rungs' and the audio's) sits beside it, URIs relative to the master."""
     variants = []
     for r in ladder.rungs:
         rends = [p.rendition(r.name) for p in parts]
@@ -204,7 +225,7 @@ def master_playlist(
         segs = [s for x in rends for s in x.segments]
         variants.append(Variant(r.name, r.width, r.height, f"{r.name}/{PLAYLIST}", stats(segs), codecs))
     a_stats = stats(audio.rendition(AUDIO_NAME).segments) if audio else None
-    a_uri = f"{up}{audio.prefix}{AUDIO_NAME}/{PLAYLIST}" if audio else None
+    a_uri = f"{AUDIO_NAME}/{PLAYLIST}" if audio else None
     return master_text(ladder, variants, a_stats, a_uri)
 
 

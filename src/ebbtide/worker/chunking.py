@@ -253,7 +253,7 @@ def write_playlists(
     local = workdir / "playlists"
     stitch_folder(local, folder, ladder, parts, audio, final=final)
     services.store.put_folder(root + folder + "/", local / folder)
-    _, declared = master_playlist(ladder, parts, audio, "../")
+    _, declared = master_playlist(ladder, parts, audio)
     renditions = [replace(r, playlist=f"{folder}/{r.playlist}") for r in declared]
     if not final:
         seconds = sum(p.rendition(ladder.rungs[0].name).duration for p in parts)
