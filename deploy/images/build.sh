@@ -56,7 +56,7 @@ build() {
     pod build --format docker --network host --build-arg "BASE=$base" "${mounts[@]}" \
       -f "$root/deploy/Dockerfile.$kind" -t "localhost/ebbtide/$kind:dev" "$root"
   done
-  pod images --filter reference='localhost/ebbtide*'
+  pod images | grep -E '^(REPOSITORY|localhost/ebbtide)'
 }
 
 wait_health() {  # container name: until `podman healthcheck run` says healthy (60 s)
@@ -95,7 +95,8 @@ YAML
   echo "== web: ebbtide serve answers /health, HEALTHCHECK says healthy"
   port="${EBBTIDE_SMOKE_PORT:-18765}"
   web="ebbtide-web-smoke-$$"
-  pod run -d --name "$web" -v "$work:/data" -w /data -e EBBTIDE_CONFIG=/data/ebbtide.yaml \
+  # --health-interval=disable: no systemd timer here; `podman healthcheck run` runs the image's check
+  pod run -d --health-interval=disable --name "$web" -v "$work:/data" -w /data -e EBBTIDE_CONFIG=/data/ebbtide.yaml \
     -e EBBTIDE_WEB__HOST=127.0.0.1 -e "EBBTIDE_WEB__PORT=$port" localhost/ebbtide/web:dev >/dev/null
   wait_health "$web" || { echo "web HEALTHCHECK never passed" >&2; return 1; }
   python3 -c "import json, urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=5)))"
