@@ -120,7 +120,7 @@ def test_a_full_disk_is_one_line_in_the_cli(make_env: Callable[..., Any], tmp_pa
 
     proc = subprocess.run(
         [sys.executable, "-m", "ebbtide.cli.main", "-c", str(config), "submit", "--no-follow", str(clip)],
-        capture_output=True, text=True, timeout=60, preexec_fn=limit_file_size,
+        capture_output=True, text=True, timeout=180, preexec_fn=limit_file_size,
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
