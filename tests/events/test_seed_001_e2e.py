@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import psycopg
+import pytest
 
 from ebbtide.config import load_settings
 from ebbtide.events.sender import Sender
@@ -47,6 +48,7 @@ def receiver_module() -> Any:
     return mod
 
 
+@pytest.mark.timeout(900)  # 250 s measured at load 37 on 2 cores: close to the default 300 s
 def test_seed_001_end_to_end(tmp_path: Path, moto_endpoint: str, pg_url: str) -> None:
     sfx = uuid.uuid4().hex[:6]
     queue, dlq, wasabi, store = (f"rugbycodex-transcode-jobs-{sfx}", f"rugbycodex-transcode-dead-{sfx}",

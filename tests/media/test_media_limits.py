@@ -60,3 +60,12 @@ def test_time_budget_scales_with_duration_and_speed_with_a_floor() -> None:
     assert lim.time_budget(10, 1.0, limits) == 300
     assert lim.time_budget(600, 1.0, limits) == 2400
     assert lim.time_budget(600, 2.0, limits) == 1200
+
+
+def test_budget_speed_follows_a_slower_measured_pool_never_a_faster_one() -> None:
+    assert lim.budget_speed(1.0, []) == 1.0
+    assert lim.budget_speed(1.0, [0.0, -1.0]) == 1.0  # nothing measured yet
+    assert lim.budget_speed(1.0, [0.2, 0.25, 3.0]) == 0.25  # a contended host: the median, slower
+    assert lim.budget_speed(1.0, [2.0, 4.0]) == 1.0  # faster than configured: the budget stays
+    limits = MediaLimits(time_factor=4, time_floor=300)
+    assert lim.time_budget(120, lim.budget_speed(1.0, [0.25]), limits) == 1920

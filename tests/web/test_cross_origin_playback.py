@@ -19,7 +19,12 @@ import httpx
 import pytest
 from web_helpers import EBBTIDE, LiveServer, free_port
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("web-browser")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("web-browser"),
+    pytest.mark.timeout(900),  # a serve start-up, two CLI calls, a worker and Chromium on a loaded box
+]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

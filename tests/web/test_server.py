@@ -32,6 +32,6 @@ def test_serve_and_up_exit_2_on_a_busy_port(tmp_path: Path, command: list[str]) 
         cfg = tmp_path / "ebbtide.yaml"
         cfg.write_text(f"data_dir: {tmp_path / 'data'}\nweb: {{port: {port}}}\n")
         res = subprocess.run([sys.executable, "-m", "ebbtide.cli.main", "--config", str(cfg), *command],
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                             capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert res.returncode == 2, res.stdout + res.stderr
     assert "already in use" in res.stderr

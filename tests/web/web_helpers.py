@@ -121,7 +121,7 @@ class LiveServer:
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
-            [*EBBTIDE, "-c", str(self.config), *args], env=self.env(), capture_output=True, timeout=60
+            [*EBBTIDE, "-c", str(self.config), *args], env=self.env(), capture_output=True, timeout=180
         )
         assert out.returncode == 0, out.stderr.decode()
         return out.stdout.decode()
@@ -131,7 +131,7 @@ class LiveServer:
             self.proc = subprocess.Popen(
                 [*EBBTIDE, "-c", str(self.config), "serve"], env=self.env(), stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 90  # a bound against hangs; a loaded machine boots slowly
+        deadline = time.monotonic() + 240  # a bound against hangs; a loaded machine boots slowly
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"ebbtide serve exited: {self.log.read_text()[-2000:]}")

@@ -6,6 +6,9 @@ first attempt). The sentences name the limit and the config key, never a path.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
+
 from ebbtide.config.sections import MediaLimits
 from ebbtide.media.errors import MediaError
 
@@ -70,6 +73,13 @@ def check_gap(gap: float, limits: MediaLimits) -> None:
             f"more than the {_dur(limits.max_timestamp_gap)} allowed",
             "max_timestamp_gap",
         )
+
+
+def budget_speed(configured: float, measured: Iterable[float]) -> float:
+    """The speed a time budget assumes: the pool's configured speed, or the median of its recently
+    measured speeds when that is slower. A contended host gets a longer budget, never a shorter one."""
+    seen = [v for v in measured if v > 0]
+    return min(configured, statistics.median(seen)) if seen else configured
 
 
 def time_budget(duration: float, speed: float, limits: MediaLimits) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ebbtide.errors import EbbtideError
+from ebbtide.errors import BackendUnavailable, EbbtideError
 from ebbtide.storage.sources import is_location, open_sources, parse_location
 from ebbtide.worker import chunking
 from ebbtide.worker.context import Cancelled, JobContext
@@ -86,10 +86,18 @@ def run(ctx: JobContext) -> Outcome:
 
 
 def _pool_speed(ctx: JobContext) -> float:
-    """The worker's pool's measured speed (media s per wall s); the slowest pool's if unknown."""
+    """The speed the time budget assumes (media s per wall s): the pool's configured speed (the
+    slowest pool's if unknown), or its recently measured speed when slower (`limits.budget_speed`)."""
+    from ebbtide.media.limits import budget_speed
+
     pools = ctx.services.settings.fleet.pools
     mine = [p.speed for p in pools if p.name == ctx.pool]
-    return mine[0] if mine else min((p.speed for p in pools), default=1.0)
+    configured = mine[0] if mine else min((p.speed for p in pools), default=1.0)
+    try:
+        measured = ctx.services.catalog.recent_speeds(pool=ctx.pool)
+    except BackendUnavailable:  # the configured speed still bounds the run
+        measured = []
+    return budget_speed(configured, measured)
 
 
 def _remove_stale_sets(ctx: JobContext, root: str, keep: str) -> None:
