@@ -87,7 +87,7 @@ def test_seed_000_scaler_stack_holds_the_scaler_and_scopes_it_to_the_users_servi
     env = res["ControllerTask"]["Properties"]["ContainerDefinitions"][0]["Environment"]
     assert "ConfigBucket" in json.dumps(env) and "MediaBucket" not in json.dumps(tpl)
     # deploying it fills in the region only: the queue and the pools stay the user's
-    out = deployed_config(raw, s, {"BucketName": "b", "ConfigUrl": "s3://b/k"})
+    out = deployed_config(raw, s, {"ConfigBucketName": "b", "ConfigUrl": "s3://b/k"})
     assert "queue" not in out and "store" not in out
     assert out["fleet"] == raw["fleet"] and out["aws"]["region"] == "us-east-1"
     assert tpl == template(s)

@@ -202,7 +202,8 @@ def register(app: typer.Typer) -> None:
             outputs = outputs_of(stack)
             config = deployed_config(_raw(source), settings, outputs)
             text = yaml.safe_dump(config, sort_keys=False)
-            bucket = outputs.get("BucketName")  # none: scaler only, the scaler runs on your box
+            # the media bucket; scaler only: the config bucket, or none (the scaler runs on your box)
+            bucket = outputs.get("BucketName") or outputs.get("ConfigBucketName")
             if bucket:
                 _client(settings, "s3").put_object(
                     Bucket=bucket, Key=CONFIG_KEY, Body=text.encode(), ServerSideEncryption="AES256"
@@ -236,9 +237,11 @@ def register(app: typer.Typer) -> None:
             if stack is None:
                 console.print(f"stack {name} does not exist; nothing to do")
                 return
-            bucket = outputs_of(stack).get("BucketName")
-            if bucket:
-                _empty(_client(settings, "s3"), bucket, delete_media)
+            outputs = outputs_of(stack)
+            if outputs.get("BucketName"):
+                _empty(_client(settings, "s3"), outputs["BucketName"], delete_media)
+            if outputs.get("ConfigBucketName"):  # holds only the deployed config: nothing to keep
+                _empty(_client(settings, "s3"), outputs["ConfigBucketName"], True)
             cfn.delete_stack(StackName=name)
             _wait(cfn, name, "stack_delete_complete")
         except (ClientError, BotoCoreError) as e:

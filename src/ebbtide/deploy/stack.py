@@ -443,7 +443,7 @@ class _Builder:
                 ),
             },
         )
-        self.output("BucketName", ref("ConfigBucket"), "bucket of the config the controller reads")
+        self.output("ConfigBucketName", ref("ConfigBucket"), "bucket of the config the controller reads")
         self.output(
             "ConfigUrl",
             sub(f"s3://${{ConfigBucket}}/{CONFIG_KEY}"),
