@@ -424,6 +424,12 @@ class _Builder:
                 "Tags": tags(**{TAG_STACK: self.stack}),
             },
         )
+        self.resources["ConfigBucket"]["Metadata"] = {"checkov": {"skip": [
+            {"id": "CKV_AWS_18", "comment": "holds one object, the deployed config, read by the controller's "
+             "role only; access logs need a second bucket"},
+            {"id": "CKV_AWS_21", "comment": "the config is rewritten by every `aws deploy` from the user's "
+             "own file; older copies are not kept"},
+        ]}}
         self.add(
             "ConfigBucketPolicy",
             "AWS::S3::BucketPolicy",
