@@ -100,3 +100,34 @@ def test_a_scaler_only_stack_creates_nothing_of_the_users_and_destroy_leaves_the
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "2"
     assert ecs.describe_services(cluster=cluster, services=[service])["services"][0]["status"] == "ACTIVE"
+
+
+def test_a_scaler_on_its_own_box_deploys_a_log_group_and_a_policy_only(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    """Seed 002's shape: the user's launch template, BullMQ on the box; nothing to upload."""
+    cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=moto_endpoint)  # type: ignore[call-overload]
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)  # type: ignore[call-overload]
+    name = f"box-{uuid.uuid4().hex[:6]}"
+    raw = {
+        "data_dir": str(tmp_path / "data"),
+        "aws": {"region": REGION, "endpoint_url": moto_endpoint, "stack_name": name, "controller": "none"},
+        "fleet": {
+            "depth_source": "bullmq://127.0.0.1:6379/0/videoProcessingQueue",
+            "pools": [{"name": "spot", "provider": "ec2", "workers": "foreign", "spot": True, "max": 2,
+                       "options": {"launch_template": "scalereach-worker-spot-template"}}],
+        },
+    }
+    source, out = tmp_path / "ebbtide.yaml", tmp_path / "deployed.yaml"
+    source.write_text(yaml.safe_dump(raw))
+    buckets_before = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    r = cli("--config", str(source), "aws", "deploy", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "s3://" not in r.stdout  # nothing uploaded
+    summaries = cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    assert sorted(r["ResourceType"] for r in summaries) == ["AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup"]
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == buckets_before
+    written = yaml.safe_load(out.read_text())
+    assert written["fleet"] == raw["fleet"] and "queue" not in written and "store" not in written
+    r = cli("--config", str(out), "aws", "destroy", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
