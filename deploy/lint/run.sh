@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Plans every example config, then runs cfn-lint, parliament (IAM) and checkov on the templates
+# Plans every example config (and docs/examples/*-scaler.yaml), then runs cfn-lint, parliament (IAM) and checkov on the templates
 # and hadolint and checkov on the Dockerfiles. Any failure fails `make test`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -8,7 +8,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}" BC_SKIP_MAPPING=TRUE
 cd "$work"  # plans write nothing, but the embedded defaults would create ./ebbtide-data
-for cfg in "$root"/deploy/examples/*.yaml; do
+# the deploy examples, and the seeds' scaler-only configs (stacks for the user's own workers)
+for cfg in "$root"/deploy/examples/*.yaml "$root"/docs/examples/*-scaler.yaml; do
   "$root/.venv/bin/ebbtide" --config "$cfg" aws plan --format json --out "$work/$(basename "$cfg" .yaml).json" 2>/dev/null
 done
 echo "== cfn-lint";   "$lint/cfn-lint" "$work"/*.json

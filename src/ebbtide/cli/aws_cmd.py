@@ -175,7 +175,8 @@ def register(app: typer.Typer) -> None:
         tpl = template(settings)
         cfn = _client(settings, "cloudformation")
         try:
-            params = _network(settings) + cdn_parameters(settings, tpl)
+            network = _network(settings) if "VpcId" in tpl.get("Parameters", {}) else []
+            params = network + cdn_parameters(settings, tpl)
             body = json.dumps(tpl)
             existing = _stack(cfn, name)
             if existing is None:
@@ -201,22 +202,20 @@ def register(app: typer.Typer) -> None:
             outputs = outputs_of(stack)
             config = deployed_config(_raw(source), settings, outputs)
             text = yaml.safe_dump(config, sort_keys=False)
-            _client(settings, "s3").put_object(
-                Bucket=outputs["BucketName"],
-                Key=CONFIG_KEY,
-                Body=text.encode(),
-                ServerSideEncryption="AES256",
-            )
+            # the media bucket; scaler only: the config bucket, or none (the scaler runs on your box)
+            bucket = outputs.get("BucketName") or outputs.get("ConfigBucketName")
+            if bucket:
+                _client(settings, "s3").put_object(
+                    Bucket=bucket, Key=CONFIG_KEY, Body=text.encode(), ServerSideEncryption="AES256"
+                )
         except (ClientError, BotoCoreError) as e:
             raise _aws_error(f"deploying stack {name}", e) from None
         target = out or source or Path(DEFAULT_FILE)
         target.write_text(text)
         os.chmod(target, 0o600)
         load_settings(target, env={})  # what was written must load
-        console.print(
-            f"[green]stack {name} deployed[/]; config written to {target} and "
-            f"s3://{outputs['BucketName']}/{CONFIG_KEY}"
-        )
+        uploaded = f" and s3://{bucket}/{CONFIG_KEY}" if bucket else ""
+        console.print(f"[green]stack {name} deployed[/]; config written to {target}{uploaded}")
         console.print(
             f"next: ebbtide --config {target} doctor --aws --stack {name} --workers-heartbeat"
         )
@@ -238,9 +237,11 @@ def register(app: typer.Typer) -> None:
             if stack is None:
                 console.print(f"stack {name} does not exist; nothing to do")
                 return
-            bucket = outputs_of(stack).get("BucketName")
-            if bucket:
-                _empty(_client(settings, "s3"), bucket, delete_media)
+            outputs = outputs_of(stack)
+            if outputs.get("BucketName"):
+                _empty(_client(settings, "s3"), outputs["BucketName"], delete_media)
+            if outputs.get("ConfigBucketName"):  # holds only the deployed config: nothing to keep
+                _empty(_client(settings, "s3"), outputs["ConfigBucketName"], True)
             cfn.delete_stack(StackName=name)
             _wait(cfn, name, "stack_delete_complete")
         except (ClientError, BotoCoreError) as e:

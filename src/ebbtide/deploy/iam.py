@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ebbtide.deploy.cfn import Json, arn, ref, sub
+from ebbtide.deploy.cfn import Json, arn, sub
+from ebbtide.fleet.foreign import sqs as foreign_sqs
 from ebbtide.fleet.providers import asg, ec2, ecs_service, ecs_task
 from ebbtide.fleet.providers.aws import TAG_POOL
-from ebbtide.queue import sqs
+from ebbtide.queue import sqs, sqs_depth
 from ebbtide.storage import s3
 from ebbtide.worker import ecs_protection
 
@@ -36,7 +37,7 @@ class Scope:
     service: str = ""
     family: str = ""
     group: str = ""
-    launch_template: str = ""  # logical id
+    launch_template: Json | str = ""  # the launch template's ARN (a CloudFormation value)
     pass_roles: tuple[Json, ...] = ()
     passed_to: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,10 +61,7 @@ RULES: dict[str, Rule] = {
     # instances that carry the pool's tag. Describe calls take no resource-level scoping in IAM.
     "ec2:RunInstances": lambda s: (
         [
-            sub(
-                "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:launch-template/${T}",
-                T=ref(s.launch_template),
-            ),
+            s.launch_template,
             _ec2("instance"),
             _ec2("volume"),
             _ec2("network-interface"),
@@ -84,6 +82,9 @@ RULES: dict[str, Rule] = {
     ),
     "ec2:DescribeInstances": lambda s: (STAR, None),
     "iam:PassRole": lambda s: (list(s.pass_roles), {"StringEquals": {"iam:PassedToService": s.passed_to}}),
+    # a foreign pool's depth source, read only (queue/sqs_depth.py)
+    "sqs:GetQueueUrl": lambda s: ([s.extra["queue_arn"]], None),
+    "sqs:GetQueueAttributes": lambda s: ([s.extra["queue_arn"]], None),
     # Auto Scaling groups: only the pool's group
     "autoscaling:DescribeAutoScalingGroups": lambda s: (STAR, None),
     "autoscaling:SetDesiredCapacity": lambda s: ([_group(s)], None),
@@ -103,6 +104,8 @@ RULES: dict[str, Rule] = {
     "ecs:DescribeTaskDefinition": lambda s: (STAR, None),
     # the worker's own task (busy = protected from scale-in)
     "ecs:UpdateTaskProtection": lambda s: ([arn("ecs", f"task/{s.cluster}/*")], None),
+    # a foreign ECS service's protection, read (protection: worker) or set (protection: ebbtide)
+    "ecs:GetTaskProtection": lambda s: ([arn("ecs", f"task/{s.cluster}/*")], None),
 }
 
 
@@ -133,6 +136,27 @@ def statements(actions: Iterable[str], scope: Scope, sid: str) -> list[Json]:
 
 def provider_statements(provider: str, scope: Scope, sid: str) -> list[Json]:
     return statements(PROVIDER_ACTIONS[provider], scope, sid)
+
+
+# which of the foreign SQS probe's actions act on which provider's workers
+_PROBE_SERVICE = {"ecs-service": "ecs:", "asg": "autoscaling:"}
+
+
+def probe_actions(provider: str) -> tuple[str, ...]:
+    """The foreign SQS probe's calls (`fleet/foreign/sqs.ACTIONS`) on this provider's workers."""
+    prefix = _PROBE_SERVICE.get(provider)
+    return tuple(a for a in foreign_sqs.ACTIONS if prefix and a.startswith(prefix))
+
+
+def foreign_statements(provider: str, scope: Scope, sid: str, sqs_probe: bool) -> list[Json]:
+    """A foreign pool: the provider's calls plus, on an SQS depth source, the probe's."""
+    extra = probe_actions(provider) if sqs_probe else ()
+    return statements(PROVIDER_ACTIONS[provider] + extra, scope, sid)
+
+
+def depth_statements(queue_arn: Json) -> list[Json]:
+    """Read access to an `sqs://` depth source another program owns."""
+    return statements(sqs_depth.ACTIONS, Scope(pool="", extra={"queue_arn": queue_arn}), "DepthSource")
 
 
 def data_statements(queue_arns: list[Json], bucket: Json, prefix: str, config_key: str) -> list[Json]:

@@ -14,6 +14,9 @@ from typing import Any
 from ebbtide.errors import BackendUnavailable, ConfigError
 from ebbtide.queue.base import QueueStats
 
+# every call made here; deploy/iam.py scopes them to the queue for `ebbtide aws plan`
+ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes")
+
 _COUNTS = [
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
