@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import subprocess
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import m3u8
 import pytest
 
 from ebbtide.config import MediaConfig
 from ebbtide.config.sections import Rung
-from ebbtide.media.chunked import encode_audio, encode_chunk, stitch_folder
+from ebbtide.media.chunked import encode_audio, encode_chunk, join_storyboards, stitch_folder
 from ebbtide.media.chunks import (
     SEGMENT_OPTIONS,
     Chunk,
@@ -22,12 +24,13 @@ from ebbtide.media.chunks import (
     chunk_command,
     chunk_count,
     chunk_from_json,
+    chunk_storyboard,
     chunk_to_json,
     ladder_from_json,
     ladder_to_json,
     plan_chunks,
 )
-from ebbtide.media.command import EncodeOptions
+from ebbtide.media.command import STORYBOARD, EncodeOptions
 from ebbtide.media.ffmpeg import ffmpeg_path
 from ebbtide.media.ladder import plan_ladder
 from ebbtide.media.probe import ProbeResult, probe
@@ -115,7 +118,11 @@ def test_x264_chunk_command_seeks_keeps_timestamps_and_numbers_segments() -> Non
     assert float(opt(a, "-t")) == pytest.approx(3601.0) and "-copyts" in a[:i] and "-start_at_zero" in a[:i]
     graph = opt(a, "-filter_complex")
     assert graph.startswith("[0:v]trim=start=1799.983333:end=3599.983333[src];[src]")
-    assert "storyboard" not in " ".join(a) and "[sq]" not in graph
+    # the storyboard: a tap on the smallest rung picking the 10 s grid of the source, own sprite
+    assert "[sq]select='if(isnan(prev_t)" in graph and a[-1] == "/out/.storyboard/%05d.jpg"
+    assert chunk_storyboard(ladder, c) == range(180, 360)
+    plain = chunk_command("/in.mp4", Path("/out"), ladder, EncodeOptions(storyboard=False), c)
+    assert "storyboard" not in " ".join(plain) and "[sq]" not in opt(plain, "-filter_complex")
     assert opt(a, "-start_number") == "300" and opt(a, "-hls_segment_options") == SEGMENT_OPTIONS
     assert opt(a, "-avoid_negative_ts") == "disabled"
     assert "-an" in a and "0:a:0" not in a
@@ -160,6 +167,7 @@ def test_audio_command_encodes_the_whole_file_once() -> None:
     assert "-vn" in a and opt(a, "-map") == "0:a:0" and "-ss" not in a
     assert opt(a, "-var_stream_map") == "a:0,name:audio"
     assert opt(a, "-filter:a") == "atrim=end=7200.000,apad=whole_dur=7200.000"
+    assert opt(a, "-avoid_negative_ts") == "make_zero"  # AAC priming must not wrap `tfdt`
 
 
 # ---- real ffmpeg: a 24 s 360p clip in three chunks -----------------------------------------------
@@ -174,7 +182,7 @@ def chunked(
     cfg = MediaConfig(preset="veryfast", rungs=RUNGS)  # veryfast: B-frames, so reordering is tested
     ladder = plan_ladder(probe(source), cfg)
     root = tmp_path_factory.mktemp("chunked")
-    opts = EncodeOptions(preset="veryfast", storyboard=False, progress=False)
+    opts = EncodeOptions(preset="veryfast", storyboard=True, progress=False)
     parts = []
     for c in plan_chunks(ladder.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 3, 1.0):
         m, enc = encode_chunk(str(source), root / f"c/{c.index:03d}-a", ladder, opts, c)
@@ -182,6 +190,7 @@ def chunked(
         parts.append(m.with_prefix(f"c/{c.index:03d}-a/"))
     audio = encode_audio(str(source), root / "a/x", ladder).with_prefix("a/x/")
     stitch_folder(root, "s-final", ladder, parts, audio, final=True)
+    stitch_folder(root, "live", ladder, parts[:1], audio, final=False)
     return root, ladder.duration, parts
 
 
@@ -245,7 +254,72 @@ def test_master_measures_bandwidth_over_all_chunks(chunked: tuple[Path, float, l
     st = stats(segs)
     assert f"AVERAGE-BANDWIDTH={st.average_bps + stats(_audio_segments(root)).average_bps}" in master
     assert 'CODECS="avc1.' in master and ",mp4a.40.2" in master and "FRAME-RATE=30.000" in master
-    assert 'URI="../a/x/audio/index.m3u8"' in master
+    assert 'URI="audio/index.m3u8"' in master
+    audio = (root / "s-final/audio/index.m3u8").read_text()
+    assert "../../a/x/audio/seg_00000.m4s" in audio and "#EXT-X-ENDLIST" in audio
+
+
+def test_storyboard_of_the_chunks_matches_the_unchunked_one(
+    chunked: tuple[Path, float, list[Manifest]], clip: ClipFactory, tmp_path: Path
+) -> None:
+    """Each chunk tiles the storyboard frames on its part of the 10 s grid (0, 10, 20 s: one per
+    8 s chunk); joined, they make the sprite the unchunked encode makes from the same source."""
+    from ebbtide.media.pipeline import transcode
+
+    root, _, parts = chunked
+    assert [p.storyboard_frames for p in parts] == [1, 1, 1]
+    out = root / "s-final" / STORYBOARD
+    assert join_storyboards([(root / p.prefix / STORYBOARD, p.storyboard_frames) for p in parts], out)
+    whole = transcode(clip("chunk24", seconds=24, width=640, height=360), tmp_path / "whole",
+                      MediaConfig(preset="veryfast", rungs=RUNGS))  # fmt: skip
+    assert whole.storyboard == STORYBOARD
+    ref = tmp_path / "whole" / STORYBOARD
+    assert _size(out) == _size(ref) == (3 * 160, 90)
+    assert _psnr(out, ref) > 30  # the same frames (a frame 10 s off scores ~10-15 dB)
+
+
+def _size(jpg: Path) -> tuple[int, int]:
+    p = subprocess.run([ffmpeg_path(), "-hide_banner", "-i", str(jpg)], capture_output=True, text=True)
+    w, h = re.search(r", (\d+)x(\d+)", p.stderr).groups()  # type: ignore[union-attr]
+    return int(w), int(h)
+
+
+def _psnr(a: Path, b: Path) -> float:
+    p = subprocess.run(
+        [ffmpeg_path(), "-hide_banner", "-i", str(a), "-i", str(b), "-lavfi", "psnr", "-f", "null", "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return float(re.search(r"average:([\d.]+|inf)", p.stderr).group(1))  # type: ignore[union-attr]
+
+
+def _tfdt(segment: Path) -> int:
+    data = segment.read_bytes()
+    i = data.find(b"tfdt")
+    return int.from_bytes(data[i + 8 : i + 16] if data[i + 4] == 1 else data[i + 8 : i + 12], "big")
+
+
+def test_audio_starts_at_zero_like_the_video(chunked: tuple[Path, float, list[Manifest]]) -> None:
+    """hls.js places fragments by `tfdt`: the audio's first must be 0, not AAC priming wrapped
+    to 2^64 - 1024 (which stalled playback at the end of the first buffered range)."""
+    root, _, parts = chunked
+    assert _tfdt(root / "a/x/audio/seg_00000.m4s") == 0
+    assert _tfdt(root / parts[0].prefix / "360p" / parts[0].rendition("360p").segments[0].uri) == 0
+
+
+def test_a_growing_set_lists_the_audio_as_far_as_the_video(
+    chunked: tuple[Path, float, list[Manifest]],
+) -> None:
+    """Live video with VOD audio stalls hls.js: the live audio playlist grows with the video."""
+    root, _, parts = chunked
+    video = m3u8.loads((root / "live/360p/index.m3u8").read_text())
+    audio = m3u8.loads((root / "live/audio/index.m3u8").read_text())
+    assert video.playlist_type == audio.playlist_type == "event"
+    assert not video.is_endlist and not audio.is_endlist
+    v = sum(s.duration for s in video.segments)
+    a = sum(s.duration for s in audio.segments)
+    assert v == pytest.approx(parts[0].rendition("360p").duration)
+    assert v <= a < v + audio.target_duration  # covers the video, one audio segment beyond at most
+    assert a < 20  # not the whole 24 s track
 
 
 def _audio_segments(root: Path) -> list:  # type: ignore[type-arg]

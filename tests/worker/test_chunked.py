@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +91,26 @@ def test_long_source_is_split_encoded_in_parts_playable_early_then_published(
     live = m3u8.loads(services.store.get_bytes(m.published_prefix + "live/240p/index.m3u8").decode())
     assert live.is_endlist  # a viewer of the growing playlist sees the end
     assert m.thumbnail_key and services.store.exists(m.thumbnail_key)
+    # the storyboard, as an unchunked encode lays it out: frames at 0 and 10 s, from chunks 1 and 3
+    assert m.storyboard_key and m.storyboard_key.startswith(m.published_prefix + "s-")
+    assert [p.storyboard_frames for p in _manifests(services, m)] == [1, 0, 1]
+    assert _jpeg_size(services.store.get_bytes(m.storyboard_key)) == (2 * 160, 120)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    from ebbtide.media.ffmpeg import ffmpeg_path
+
+    p = subprocess.run([ffmpeg_path(), "-hide_banner", "-f", "image2pipe", "-i", "-"], input=data,
+                       capture_output=True, timeout=60)  # fmt: skip
+    w, h = re.search(rb", (\d+)x(\d+)", p.stderr).groups()  # type: ignore[union-attr]
+    return int(w), int(h)
+
+
+def _manifests(services: Any, m: Any) -> list[Any]:
+    from ebbtide.media.stitch import MANIFEST, Manifest
+
+    chunks = sorted(_jobs(services, m.id, TRANSCODE_CHUNK), key=lambda j: j.payload["chunk"]["index"])
+    return [Manifest.from_json(services.store.get_bytes(j.result["prefix"] + MANIFEST)) for j in chunks]
 
 
 def _norm(key: str) -> str:

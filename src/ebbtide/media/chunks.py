@@ -31,11 +31,13 @@ from typing import Any
 from ebbtide.media.command import (
     AUDIO_NAME,
     PLAYLIST,
+    STORYBOARD_FRAMES,
     EncodeOptions,
     _encoder_common,
     _fmt_fps,
     _video_codec_args,
     build_filtergraph,
+    plan_storyboard,
 )
 from ebbtide.media.errors import MediaError
 from ebbtide.media.ladder import AudioPlan, Ladder, RungPlan
@@ -196,11 +198,37 @@ def _trim(c: Chunk) -> str:
     return "trim=" + ":".join(parts) if parts else "null"
 
 
-def chunk_filtergraph(ladder: Ladder, opts: EncodeOptions, c: Chunk) -> tuple[str, list[str]]:
-    """The whole-ladder graph (no storyboard) with an exact trim in front. With fps resampling the
-    fps filter moves ahead of the trim, so the trim counts frames of the output rate; trim only
-    reads timestamps, so it also passes CUDA frames untouched on the GPU path."""
-    graph, labels, _ = build_filtergraph(ladder, replace(opts, storyboard=False))
+def chunk_storyboard(ladder: Ladder, c: Chunk) -> range:
+    """Indices of the storyboard frames (one at 0, 10, 20 s… of the source, as the unchunked
+    encode picks them) that fall inside this chunk; empty when there is no storyboard."""
+    sb = plan_storyboard(ladder)
+    if sb is None:
+        return range(0)
+    half = SEEK_MARGIN / float(c.fps)
+    end = c.end if c.end is not None else ladder.duration
+    first = math.ceil((c.start - half) / sb.interval)
+    return range(first, max(first, math.ceil((end - half) / sb.interval)))
+
+
+def grid_select(interval: float, fps: Fraction) -> str:
+    """Pick the first frame at or after each multiple of `interval` on the source's timeline: a
+    chunk's first frame if it sits on one, then every frame that crosses into a new interval."""
+    h = f"{SEEK_MARGIN / float(fps):.6f}"
+    w = f"{interval:g}"
+    return (
+        f"select='if(isnan(prev_t)\\,lt(mod(t+{h}\\,{w})\\,2*{h})"
+        f"\\,gt(floor((t+{h})/{w})\\,floor((prev_t+{h})/{w})))'"
+    )
+
+
+def chunk_filtergraph(ladder: Ladder, opts: EncodeOptions, c: Chunk) -> tuple[str, list[str], str | None]:
+    """The whole-ladder graph with an exact trim in front; a storyboard tap only when a storyboard
+    frame falls in the chunk. With fps resampling the fps filter moves ahead of the trim, so the
+    trim counts frames of the output rate; trim only reads timestamps, so it also passes CUDA
+    frames untouched on the GPU path."""
+    plan = plan_storyboard(ladder) if opts.storyboard else None
+    select = grid_select(plan.interval, ladder.fps) if plan and chunk_storyboard(ladder, c) else None
+    graph, labels, sb_label = build_filtergraph(ladder, replace(opts, storyboard=bool(select)), select)
     trim = _trim(c)
     if ladder.resample_fps:
         fps = f"fps={_fmt_fps(ladder)}"
@@ -210,7 +238,7 @@ def chunk_filtergraph(ladder: Ladder, opts: EncodeOptions, c: Chunk) -> tuple[st
         graph = first + sep + rest
     else:
         head = f"[0:v]{trim}[src];"
-    return head + graph.replace("[0:v]", "[src]", 1), labels
+    return head + graph.replace("[0:v]", "[src]", 1), labels, sb_label
 
 
 def chunk_command(src: str, outdir: Path, ladder: Ladder, opts: EncodeOptions, c: Chunk) -> list[str]:
@@ -220,7 +248,7 @@ def chunk_command(src: str, outdir: Path, ladder: Ladder, opts: EncodeOptions, c
     files never collide and the stitched playlist lists them in order.
     """
     gpu = opts.encoder == "h264_nvenc"
-    graph, labels = chunk_filtergraph(ladder, opts, c)
+    graph, labels, sb = chunk_filtergraph(ladder, opts, c)
     args: list[str] = ["-y", "-loglevel", "error"]
     if opts.progress:
         args += ["-progress", "pipe:1", "-nostats", "-stats_period", "0.5"]
@@ -248,16 +276,25 @@ def chunk_command(src: str, outdir: Path, ladder: Ladder, opts: EncodeOptions, c
         args[k + 1] = f"expr:gte(t-{c.start:.6f},n_forced*{ladder.gop_seconds:g})"
     args += ["-map_metadata", "-1", "-map_chapters", "-1", "-an", "-sn", "-dn"]
     streams = [f"v:{i},name:{r.name}" for i, r in enumerate(ladder.rungs)]
-    return args + hls_args(ladder, outdir, streams, start_number=c.first_segment)
+    args += hls_args(ladder, outdir, streams, start_number=c.first_segment)
+    if sb:  # the chunk's storyboard frames, tiled into its own sprite afterwards
+        frames = outdir / STORYBOARD_FRAMES / "%05d.jpg"
+        args += ["-map", f"[{sb}]", "-fps_mode", "passthrough", "-q:v", "2", str(frames)]
+    return args
 
 
-def hls_args(ladder: Ladder, outdir: Path, streams: list[str], start_number: int = 0) -> list[str]:
-    """The HLS muxer writing one folder per stream; the playlists it writes are only read by stitch."""
+def hls_args(
+    ladder: Ladder, outdir: Path, streams: list[str], start_number: int = 0, shift: str = "disabled"
+) -> list[str]:
+    """The HLS muxer writing one folder per stream; the playlists it writes are only read by stitch.
+
+    `shift` is `-avoid_negative_ts`: a chunk keeps the source's timestamps (`disabled`).
+    """
     fmp4 = ladder.segment_format == "fmp4"
     ext = "m4s" if fmp4 else "ts"
     args = [
         "-f", "hls",
-        "-avoid_negative_ts", "disabled",
+        "-avoid_negative_ts", shift,
         "-start_number", str(start_number),
         "-hls_time", f"{ladder.segment_seconds:g}",
         "-hls_playlist_type", "vod",
@@ -288,5 +325,8 @@ def audio_command(src: str, outdir: Path, ladder: Ladder) -> list[str]:
         "-ac", str(a.channels), "-ar", str(a.sample_rate),
         "-filter:a", f"atrim=end={d},apad=whole_dur={d}",
         "-map_metadata", "-1", "-map_chapters", "-1",
-        *hls_args(ladder, outdir, [f"a:0,name:{AUDIO_NAME}"]),
+        # make_zero: the AAC encoder's priming puts the first packet at -1024 samples, which a
+        # fMP4 `tfdt` cannot hold (it wraps to 2^64 - 1024 and hls.js places the audio ~24 h
+        # away); shifted, the audio starts at 0 like the video, 21 ms late (below lip-sync notice)
+        *hls_args(ladder, outdir, [f"a:0,name:{AUDIO_NAME}"], shift="make_zero"),
     ]  # fmt: skip

@@ -116,8 +116,22 @@ def _fmt_fps(ladder: Ladder) -> str:
     return f"{f.numerator}/{f.denominator}" if f.denominator != 1 else str(f.numerator)
 
 
-def build_filtergraph(ladder: Ladder, opts: EncodeOptions) -> tuple[str, list[str], str | None]:
-    """The filter graph and its output labels: (graph, rung labels, storyboard label)."""
+def storyboard_select(interval: float) -> str:
+    """The storyboard's `select`: the first frame, then the first one `interval` after the last pick.
+
+    select, not fps=: fps holds each frame back until it sees the next interval, which would
+    delay ffmpeg's first progress report by one interval.
+    """
+    return f"select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{interval:g})'"
+
+
+def build_filtergraph(
+    ladder: Ladder, opts: EncodeOptions, select: str | None = None
+) -> tuple[str, list[str], str | None]:
+    """The filter graph and its output labels: (graph, rung labels, storyboard label).
+
+    `select` replaces the storyboard's frame picker (chunks pick on the source's 10 s grid).
+    """
     gpu = opts.encoder == "h264_nvenc"
     pre: list[str] = []
     if ladder.to_8bit and not gpu:
@@ -156,9 +170,7 @@ def build_filtergraph(ladder: Ladder, opts: EncodeOptions) -> tuple[str, list[st
         # A scale (not a bare format=) converts the range, so full-range JPEG never leaks
         # back through the split into the video rungs.
         parts.append(
-            # select, not fps=: fps holds each frame back until it sees the next interval,
-            # which would delay ffmpeg's first progress report by one interval.
-            f"[sq]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{sb.interval:g})',{down}"
+            f"[sq]{select or storyboard_select(sb.interval)},{down}"
             f"scale={sb.tile_width}:{sb.tile_height}:flags={opts.scale_flags}:out_range=full,"
             f"format=yuvj420p[sb]"
         )
@@ -279,11 +291,34 @@ def thumbnail_command(
     ]  # fmt: skip
 
 
-def storyboard_command(frames_dir: Path, out: Path, count: int) -> list[str]:
+def sprite_grid(count: int) -> tuple[int, int]:
+    """Columns and rows of a sprite of `count` tiles: up to 10 wide, rows as needed."""
+    cols = max(1, min(count, STORYBOARD_MAX_COLS))
+    return cols, math.ceil(count / cols)
+
+
+def storyboard_command(frames_dir: Path, out: Path, count: int, quality: int = 5) -> list[str]:
     """Tile the storyboard frames (written during the encode) into one sprite, up to 10 wide."""
-    cols = min(count, STORYBOARD_MAX_COLS)
-    rows = math.ceil(count / cols)
+    cols, rows = sprite_grid(count)
     return [
         "-y", "-loglevel", "error", "-framerate", "1", "-i", str(frames_dir / "%05d.jpg"),
-        "-vf", f"tile={cols}x{rows}", "-frames:v", "1", "-q:v", "5", "-update", "1", str(out),
+        "-vf", f"tile={cols}x{rows}", "-frames:v", "1", "-q:v", str(quality), "-update", "1", str(out),
+    ]  # fmt: skip
+
+
+def storyboard_join_command(strips: list[tuple[Path, int]], out: Path) -> list[str]:
+    """One sprite from several (a chunked encode's per-chunk sprites of `count` tiles each, in
+    order): cut each back into tiles, join them, and tile them as the unchunked encode does."""
+    args = ["-y", "-loglevel", "error"]
+    graph = []
+    for i, (path, count) in enumerate(strips):
+        cols, rows = sprite_grid(count)
+        args += ["-i", str(path)]
+        graph.append(f"[{i}:v]untile={cols}x{rows},setpts=N,trim=end_frame={count}[t{i}]")
+    cols, rows = sprite_grid(sum(n for _, n in strips))
+    joined = "".join(f"[t{i}]" for i in range(len(strips)))
+    graph.append(f"{joined}concat=n={len(strips)}:v=1:a=0,tile={cols}x{rows}[sb]")
+    return [
+        *args, "-filter_complex", ";".join(graph), "-map", "[sb]",
+        "-frames:v", "1", "-q:v", "5", "-update", "1", str(out),
     ]  # fmt: skip

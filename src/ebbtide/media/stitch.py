@@ -16,17 +16,17 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ebbtide.media.command import AUDIO_GROUP, AUDIO_NAME, PLAYLIST
+from ebbtide.catalog.records import Rendition
+from ebbtide.media.command import AUDIO_NAME, PLAYLIST
 from ebbtide.media.errors import MediaError
-from ebbtide.media.hls import load_playlist
+from ebbtide.media.hls import PlaylistStats, Variant, load_playlist, master_text, segment_stats
+from ebbtide.media.ladder import Ladder
 
 MANIFEST = "manifest.json"
-DEFAULT_VIDEO_CODEC = "avc1.640028"
-PEAK_MIN_SEGMENT = 0.5  # s: a sliver of a final segment would overstate the peak
 DURATION_TOLERANCE = 0.5
 
 
@@ -57,6 +57,7 @@ class Manifest:
     index: int  # chunk index; -1 for the audio
     prefix: str
     renditions: tuple[PartRendition, ...]
+    storyboard_frames: int = 0  # tiles in the part's storyboard sprite (`STORYBOARD`), 0 = none
 
     def rendition(self, name: str) -> PartRendition:
         for r in self.renditions:
@@ -78,6 +79,7 @@ class Manifest:
                     }
                     for r in self.renditions
                 ],
+                "storyboard": self.storyboard_frames,
             },
             separators=(",", ":"),
         )  # fmt: skip
@@ -96,12 +98,12 @@ class Manifest:
                 )
                 for r in d["renditions"]
             )
-            return cls(int(d["index"]), str(d["prefix"]), rends)
+            return cls(int(d["index"]), str(d["prefix"]), rends, int(d.get("storyboard", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise MediaError(f"a chunk manifest does not parse: {e}", hint="retry that chunk") from e
 
     def with_prefix(self, prefix: str) -> Manifest:
-        return Manifest(self.index, prefix, self.renditions)
+        return replace(self, prefix=prefix)
 
 
 def read_outputs(outdir: Path, names: Sequence[str], index: int, prefix: str = "") -> Manifest:
@@ -149,32 +151,29 @@ def ready_prefix(done: Sequence[int], count: int) -> int:
     return n
 
 
-@dataclass(frozen=True)
-class Stats:
-    peak_bps: int
-    average_bps: int
-    duration: float
-    segments: int
-
-
-def stats(segments: Sequence[Segment]) -> Stats:
-    """BANDWIDTH is the largest segment's bitrate, AVERAGE-BANDWIDTH all bytes over all time."""
-    total_bytes = sum(s.size for s in segments)
-    total = sum(s.duration for s in segments)
-    peak = max((s.size * 8 / s.duration for s in segments if s.duration > PEAK_MIN_SEGMENT), default=0.0)
-    avg = total_bytes * 8 / total if total > 0 else 0.0
-    return Stats(round(max(peak, avg)), round(avg), total, len(segments))
+def stats(segments: Sequence[Segment]) -> PlaylistStats:
+    """The master's rule (`hls.segment_stats`) over segments that sit in several chunks."""
+    return segment_stats((s.size, s.duration) for s in segments)
 
 
 def media_playlist(
-    parts: Sequence[Manifest], name: str, up: str, *, version: int, final: bool, vod: bool
+    parts: Sequence[Manifest],
+    name: str,
+    up: str,
+    *,
+    version: int,
+    final: bool,
+    vod: bool,
+    until: float | None = None,
 ) -> str:
     """One rendition over `parts` (in order). `up` leads from the playlist's folder to the set's root.
 
     A single EXT-X-MAP when every chunk's init segment is identical (the normal case); otherwise a
     new MAP where it changes (e.g. a chunk fell back from NVENC to x264), which HLS allows.
+    `until` keeps only the segments that start before it (the audio of a growing set: it grows
+    with the video, so a player sees both renditions live and both reach the end together).
     """
-    rends = [p.rendition(name) for p in parts]
+    rends = [_until(p.rendition(name), until) for p in parts]
     durations = [s.duration for r in rends for s in r.segments]
     target = max(1, math.ceil(max(durations, default=1.0) - 1e-6))
     first = min((int(_seq(r.segments[0].uri)) for r in rends if r.segments), default=0)
@@ -196,52 +195,38 @@ def media_playlist(
     return "\n".join(lines) + "\n"
 
 
+def _until(r: PartRendition, until: float | None) -> PartRendition:
+    if until is None:
+        return r
+    keep, start = [], 0.0
+    for s in r.segments:
+        if start >= until - 1e-3:
+            break
+        keep.append(s)
+        start += s.duration
+    return replace(r, segments=tuple(keep))
+
+
 def _seq(uri: str) -> str:
     digits = "".join(ch for ch in Path(uri).stem if ch.isdigit())
     return digits or "0"
 
 
-@dataclass(frozen=True)
-class RungInfo:
-    name: str
-    width: int
-    height: int
-
-
 def master_playlist(
-    rungs: Sequence[RungInfo],
-    parts: Sequence[Manifest],
-    audio: Manifest | None,
-    up: str,
-    fps: float,
-    version: int,
-) -> tuple[str, dict[str, Stats]]:
-    """The master over `parts`: measured BANDWIDTH/AVERAGE-BANDWIDTH, CODECS, FRAME-RATE, one audio group."""
+    ladder: Ladder, parts: Sequence[Manifest], audio: Manifest | None
+) -> tuple[str, list[Rendition]]:
+    """The master over `parts`, by the same rules as the unchunked one (`hls.master_text`): stats
+    measured over every chunk's segments, CODECS from the first chunk that reports one. Every
+    playlist it names (the rungs' and the audio's) sits beside it, URIs relative to the master."""
+    variants = []
+    for r in ladder.rungs:
+        rends = [p.rendition(r.name) for p in parts]
+        codecs = next((x.codecs for x in rends if x.codecs), None)
+        segs = [s for x in rends for s in x.segments]
+        variants.append(Variant(r.name, r.width, r.height, f"{r.name}/{PLAYLIST}", stats(segs), codecs))
     a_stats = stats(audio.rendition(AUDIO_NAME).segments) if audio else None
-    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    if audio is not None:
-        uri = f"{up}{audio.prefix}{AUDIO_NAME}/{PLAYLIST}"
-        lines.append(
-            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="{AUDIO_NAME}",LANGUAGE="und",'
-            f'DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="{uri}"'
-        )
-    out: dict[str, Stats] = {}
-    for r in rungs:
-        segs = [s for p in parts for s in p.rendition(r.name).segments]
-        v = stats(segs)
-        out[r.name] = v
-        codec = next((p.rendition(r.name).codecs for p in parts if p.rendition(r.name).codecs), None)
-        vcodec = next((c for c in (codec or "").split(",") if c.startswith("avc1")), DEFAULT_VIDEO_CODEC)
-        bw = v.peak_bps + (a_stats.peak_bps if a_stats else 0)
-        avg = v.average_bps + (a_stats.average_bps if a_stats else 0)
-        attrs = [
-            f"BANDWIDTH={bw}", f"AVERAGE-BANDWIDTH={avg}", f"RESOLUTION={r.width}x{r.height}",
-            f"FRAME-RATE={fps:.3f}", f'CODECS="{vcodec},mp4a.40.2"' if audio else f'CODECS="{vcodec}"',
-        ]  # fmt: skip
-        if audio is not None:
-            attrs.append(f'AUDIO="{AUDIO_GROUP}"')
-        lines += ["#EXT-X-STREAM-INF:" + ",".join(attrs), f"{r.name}/{PLAYLIST}"]
-    return "\n".join(lines) + "\n", out
+    a_uri = f"{AUDIO_NAME}/{PLAYLIST}" if audio else None
+    return master_text(ladder, variants, a_stats, a_uri)
 
 
 def check_joined(parts: Sequence[Manifest], names: Sequence[str], duration: float) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -248,24 +248,13 @@ def write_playlists(
 ) -> list[Rendition]:
     """Write the playlists over `parts` to `root/folder/`; the live ones also make the media playable."""
     from ebbtide.media.chunked import stitch_folder
-    from ebbtide.media.stitch import RungInfo, master_playlist
+    from ebbtide.media.stitch import master_playlist
 
     local = workdir / "playlists"
     stitch_folder(local, folder, ladder, parts, audio, final=final)
     services.store.put_folder(root + folder + "/", local / folder)
-    _, st = master_playlist([RungInfo(r.name, r.width, r.height) for r in ladder.rungs], parts, audio, "../",
-                            float(ladder.fps), 7)  # fmt: skip
-    renditions = [
-        Rendition(
-            r.name,
-            r.width,
-            r.height,
-            st[r.name].peak_bps,
-            st[r.name].average_bps,
-            f"{folder}/{r.name}/index.m3u8",
-        )
-        for r in ladder.rungs
-    ]
+    _, declared = master_playlist(ladder, parts, audio)
+    renditions = [replace(r, playlist=f"{folder}/{r.playlist}") for r in declared]
     if not final:
         seconds = sum(p.rendition(ladder.rungs[0].name).duration for p in parts)
         services.catalog.set_playable(media_id, root, root + folder + "/master.m3u8", seconds, renditions)

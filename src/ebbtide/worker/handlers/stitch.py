@@ -1,6 +1,7 @@
 """`stitch` jobs: the final playlists over every chunk, published atomically through the ledger.
 
-Reads only the parts' manifests (kilobytes), writes `s-<attempt>/` playlists (VOD, ENDLIST) and
+Reads only the parts' manifests (kilobytes) and their storyboard sprites (one small JPEG per
+chunk, joined into the set's storyboard), writes `s-<attempt>/` playlists (VOD, ENDLIST) and
 switches the media to them in the same transaction that finishes the job. The live playlists get
 their ENDLIST too, so a viewer already watching sees the end instead of waiting for more.
 """
@@ -8,6 +9,7 @@ their ENDLIST too, so a viewer already watching sees the end instead of waiting 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ebbtide.errors import NotFound, Transient
 from ebbtide.worker import chunking
@@ -19,6 +21,27 @@ log = logging.getLogger(__name__)
 
 class PartsMissing(Transient):
     """Stitch ran before every part's win was visible; the retry will find them."""
+
+
+def _storyboard(ctx: JobContext, root: str, folder: str, parts: list[Any]) -> str | None:
+    """Join the chunks' storyboard sprites (a few small objects) into the set's; its key or None."""
+    from ebbtide.media.chunked import join_storyboards
+    from ebbtide.media.command import STORYBOARD
+
+    work = ctx.job_dir / "storyboard"
+    work.mkdir(parents=True, exist_ok=True)
+    strips = []
+    for p in parts:
+        if p.storyboard_frames > 0:
+            local = work / f"{p.index:05d}.jpg"
+            ctx.services.store.get_file(f"{root}{p.prefix}{STORYBOARD}", local)
+            strips.append((local, p.storyboard_frames))
+    out = work / STORYBOARD
+    if not join_storyboards(strips, out, ctx.cancel):
+        return None
+    key = f"{root}{folder}/{STORYBOARD}"
+    ctx.services.store.put_file(key, out, "image/jpeg")
+    return key
 
 
 def run(ctx: JobContext) -> Outcome:
@@ -41,13 +64,14 @@ def run(ctx: JobContext) -> Outcome:
     audio = chunking.read_manifest(services, root, st.audio_prefix) if st.has_audio else None
     folder = f"{chunking.FINAL}{ctx.attempt.id}"
     try:
+        storyboard = _storyboard(ctx, root, folder, parts)
         renditions = chunking.write_playlists(
             services, media.id, root, folder, ladder, parts, audio, ctx.job_dir, final=True
         )
         won = services.catalog.publish_media(
             media.id, job.id, ctx.attempt.id, root,
             master_key=f"{root}{folder}/master.m3u8", renditions=renditions,
-            thumbnail_key=f"{root}{st.audio_prefix}{chunking.THUMBNAIL}", storyboard_key=None,
+            thumbnail_key=f"{root}{st.audio_prefix}{chunking.THUMBNAIL}", storyboard_key=storyboard,
             duration=ladder.duration, width=p.get("width"), height=p.get("height"),
         )  # fmt: skip
     except BaseException:

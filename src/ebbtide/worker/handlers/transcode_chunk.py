@@ -38,7 +38,7 @@ def run(ctx: JobContext) -> Outcome:
         encoder=encoder,
         preset=str(p.get("preset", services.settings.media.preset)),
         threads=split_threads(ladder.rungs, cores) if encoder == "libx264" else None,
-        storyboard=False,
+        storyboard=True,  # its part of the storyboard; stitch joins them
     )
 
     def on_progress(pr: Progress) -> None:
