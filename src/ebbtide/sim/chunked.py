@@ -1,7 +1,7 @@
 """Chunked transcoding in the simulator: how an upload becomes parts, with the real planning code.
 
-The split uses the same pure functions as the worker (`media.chunks.useful_workers`,
-`chunk_count`, `plan_chunks`) on what the fleet offers when the upload arrives. Each chunk is a
+The split uses the same pure functions as the worker (`media.chunks.plan_split` with the goal
+of `fleet.split_goal`, `plan_chunks`) on what the fleet offers when the upload arrives. Each chunk is a
 job of its own (queued, leased, retried like any other) whose work is its media span, plus a
 per-chunk start-up overhead (process start, probe, seek) and a ranged download of only its
 bytes. The audio is one cheap part. The upload is ready a stitch time after its last part, and
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from ebbtide.config.sections import MediaConfig
-from ebbtide.media.chunks import FIRST_CHUNK_WEIGHT, PoolCapacity, chunk_count, plan_chunks, useful_workers
+from ebbtide.media.chunks import FIRST_CHUNK_WEIGHT, PoolCapacity, SplitGoal, plan_chunks, plan_split
 from ebbtide.sim.workloads import JobSpec
 
 PART = "#"  # part ids: "<upload id>#c003", "<upload id>#aud"
@@ -55,12 +55,14 @@ def split_step(spec: JobSpec, model: ChunkModel) -> JobSpec:
                    overhead=model.split_seconds)  # fmt: skip
 
 
-def split(spec: JobSpec, pools: list[PoolCapacity], model: ChunkModel) -> list[JobSpec]:
-    """The parts of one upload (an empty list: encode it whole)."""
+def split(spec: JobSpec, pools: list[PoolCapacity], model: ChunkModel, goal: SplitGoal) -> list[JobSpec]:
+    """The parts of one upload (an empty list: encode it whole), planned by `media.chunks.plan_split`."""
     if spec.kind != "transcode":
         return []
-    n = chunk_count(spec.media_seconds, useful_workers(pools, spec.media_seconds), model.min_chunk_seconds,
-                    model.max_chunks)  # fmt: skip
+    goal = replace(goal, min_chunk_seconds=model.min_chunk_seconds, max_chunks=model.max_chunks,
+                   overhead_seconds=model.overhead_seconds, stitch_seconds=model.stitch_seconds,
+                   first_weight=model.first_weight)  # fmt: skip
+    n = plan_split(spec.media_seconds, pools, goal).count
     if n <= 1:
         return []
     fps = Fraction(30)
