@@ -24,7 +24,8 @@ from ebbtide.worker.messages import STITCH, TRANSCODE_AUDIO, TRANSCODE_CHUNK
 
 SECONDS = 12
 CHUNKED = {"chunk_min_seconds": 3, "max_chunks": 3}
-POOLS = {"pools": [{"name": "local", "provider": "local", "max": 3, "boot_time": 0}]}
+# a slow pool (0.02x realtime), so the planner finds splitting a 12 s clip worth it
+POOLS = {"pools": [{"name": "local", "provider": "local", "max": 3, "boot_time": 0, "speed": 0.02}]}
 
 
 @pytest.fixture()

@@ -9,9 +9,9 @@ first playable when chunk 1 and the audio are in.
 
 The split is the upload's own `transcode` job, run by a worker like any job (it holds that
 worker): it reads what the probe needs and queues the parts. What it reads follows production
-(`worker/handlers/transcode.py`): with a remote store (S3, the seeds' fleet) it downloads the whole
-source before probing (`ranged_probe=False`, the default); a probe through ranged reads, as
-`submit_location` does, reads only the container's index (`ranged_probe=True`).
+(`worker/handlers/transcode.py`): the capped probe reads a presigned URL of the source by ranges,
+only the container's index (`ranged_probe=True`, the default); `ranged_probe=False` is the old
+whole-source download before the probe, kept as a what-if.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ChunkModel:
     min_chunk_seconds: float = MediaConfig().chunk_min_seconds
     max_chunks: int = MediaConfig().max_chunks
     split_seconds: float = 5.0  # the transcode job: process start, probe, catalog rows, messages
-    ranged_probe: bool = False  # False: the split downloads the whole source first (production, S3)
+    ranged_probe: bool = True  # True: the split probes by ranged reads (production); False: what-if download
     index_bytes_per_second: float = 600.0
     # what-if: the first chunk's share (production plans with media.chunks.FIRST_CHUNK_WEIGHT)
     first_weight: float = FIRST_CHUNK_WEIGHT  # an MP4 index (moov: stsz, stco, ctts) per media second
