@@ -236,7 +236,7 @@ def plan_chunks(
     gop_frames: int,
     segment_seconds: float,
     count: int,
-    first_weight: float = FIRST_CHUNK_WEIGHT,
+    first_weight: float = 1.0,
 ) -> tuple[Chunk, ...]:
     """`count` chunks (fewer if the source is short) on segment- and GOP-aligned frame boundaries.
 
