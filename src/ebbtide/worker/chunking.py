@@ -91,7 +91,10 @@ def capacity(services: Services, splitter_id: str | None = None) -> list[PoolCap
 def goal_for(services: Services, job: Job, pool: str | None) -> SplitGoal:
     """The planner's goal: the configured policy's trade-off for this upload, split by a worker
     of `pool` (its speed and price)."""
-    cfg = next((p for p in services.settings.fleet.pools if p.name == pool), None)
+    pools = services.settings.fleet.pools
+    cfg = next((p for p in pools if p.name == pool), None)
+    if cfg is None and pools:  # a worker of no configured pool: plan it as the slowest pool's
+        cfg = min(pools, key=lambda p: p.speed)
     speed = _speed(services, cfg.name, cfg.speed) if cfg else 1.0
     price = cfg.price_per_hour if cfg and cfg.provider != "static" else 0.0
     age = max(0.0, services.clock.now() - job.created_at) if job.created_at else 0.0
