@@ -33,9 +33,9 @@ def sim(
         bool, typer.Option("--chunks", help="also run each setup with long uploads split into chunks")
     ] = False,
     ranged_probe: Annotated[
-        bool, typer.Option("--ranged-probe", help="with --chunks: the split reads only the source's index "
-                           "(what-if; production downloads a remote source first)")
-    ] = False,
+        bool, typer.Option("--ranged-probe/--download-probe", help="with --chunks: the split reads only the "
+                           "source's index by ranges (production), or downloads it whole first (what-if)")
+    ] = True,
     target_ready: Annotated[
         str | None, typer.Option("--target-ready", help="override the deadline policy's target, e.g. 10m")
     ] = None,

@@ -86,11 +86,125 @@ class PoolCapacity:
     launchable: int  # below the pool's max
     boot_time: float
     speed: float  # media seconds per wall second
+    price_per_hour: float = 0.0  # 0: free capacity (the edge box, local workers), always used
+
+
+# The first chunk's share of an equal one. < 1: the start plays sooner, the whole is ready a little
+# later. `ebbtide sim`, one 2-hour match on the seeds' fleet at a 10-min target ($10/h): 1.0 →
+# ready 12.2 min, first playable 12.0; 0.3 → ready 11.6, first playable 2.0 (pol2-tables.md).
+FIRST_CHUNK_WEIGHT = 0.3
+
+
+MAX_PAID_PLANNED = 16  # paid workers tried one more at a time (a long list only adds planning time)
+
+
+@dataclass(frozen=True)
+class SplitGoal:
+    """What the fleet's policy buys speed for, and what a part costs (numbers only).
+
+    `due` is how many seconds from now the upload should be ready (the deadline policy's
+    `target_ready` minus the upload's age); `wait_value_per_hour` is what one hour past it is
+    worth; infinite means "as fast as the workers allow" (policies that launch on queue depth)."""
+
+    due: float = 0.0
+    wait_value_per_hour: float = math.inf
+    min_chunk_seconds: float = 120.0
+    max_chunks: int = 32
+    overhead_seconds: float = 15.0  # per part: process start, probe through a URL, seek, upload
+    stitch_seconds: float = 10.0
+    splitter_speed: float = 1.0  # the worker doing the split (it encodes the source whole if not split)
+    splitter_price_per_hour: float = 0.0
+    first_weight: float = FIRST_CHUNK_WEIGHT  # the first chunk's share of an equal one (`plan_chunks`)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    count: int  # chunks; 1 = encode in one piece
+    workers: int  # workers the plan uses (the splitter included)
+    ready: float  # estimated seconds from now to ready
+    cost: float  # estimated dollars on paid workers (their boots included)
+    first_playable: float  # estimated seconds from now to the first chunk
+
+
+@dataclass(frozen=True)
+class _Slot:
+    free_at: float
+    speed: float
+    price: float  # per hour
+    new: bool  # launched for this source: its boot is billed
+
+
+def _estimate(duration: float, n: int, slots: Sequence[_Slot], goal: SplitGoal) -> SplitPlan:
+    """Parts go, in order, to whichever worker is free first (the queue's dispatch)."""
+    if n <= 1:
+        t = duration / goal.splitter_speed
+        return SplitPlan(1, 1, t, goal.splitter_price_per_hour * t / 3600.0, t)
+    w = goal.first_weight
+    lengths = [duration * (w if k == 0 else 1.0) / (w + n - 1) for k in range(n)]
+    free = [s.free_at for s in slots]
+    busy = [0.0] * len(slots)
+    first = math.inf
+    for k, length in enumerate(lengths):
+        i = min(range(len(slots)), key=lambda j: (free[j], -slots[j].speed, j))  # first free takes it
+        took = goal.overhead_seconds + length / slots[i].speed
+        free[i] += took
+        busy[i] += took
+        if k == 0:
+            first = free[i]
+    used = [i for i, b in enumerate(busy) if b > 0]
+    billed = [busy[i] + (slots[i].free_at if slots[i].new else 0.0) for i in range(len(slots))]
+    cost = sum(slots[i].price * billed[i] / 3600.0 for i in used)
+    ready = max(free[i] for i in used) + goal.stitch_seconds
+    return SplitPlan(n, len(used), ready, cost, first)
+
+
+def _score(plan: SplitPlan, goal: SplitGoal) -> tuple[float, float, float, int]:
+    late = max(0.0, plan.ready - goal.due)
+    if math.isinf(goal.wait_value_per_hour):
+        return late, plan.cost, plan.ready, plan.count
+    return plan.cost + late * goal.wait_value_per_hour / 3600.0, plan.ready, plan.first_playable, plan.count
+
+
+def plan_split(duration: float, pools: Sequence[PoolCapacity], goal: SplitGoal) -> SplitPlan:
+    """How many chunks, as the fleet will run them: a pure function of the duration, the workers
+    the policy would use, their speeds and boot times, and the policy's trade-off.
+
+    Free workers (idle, or launchable in a free pool) are always used, as the deadline policy uses
+    them; paid ones are added cheapest first (an idle one before a launch), each prefix is tried
+    with every chunk count, and the plan with the least cost plus lateness at its stated value
+    wins (ties: sooner ready, then fewer chunks). So a paid worker the policy would not launch is
+    never planned for, a split that cannot help (short source, or no other worker worth having)
+    is not made, and with slow and fast workers mixed more chunks than workers balance the load.
+    """
+    whole = _estimate(duration, 1, (), goal)
+    if duration <= 0 or goal.max_chunks <= 1 or goal.min_chunk_seconds <= 0:
+        return whole
+    most = min(goal.max_chunks, int(duration // goal.min_chunk_seconds))
+    if most <= 1:
+        return whole
+    required = [_Slot(0.0, goal.splitter_speed, goal.splitter_price_per_hour, False)]
+    optional: list[_Slot] = []
+    for p in pools:
+        speed = max(p.speed, 1e-6)
+        idle = [_Slot(0.0, speed, p.price_per_hour, False)] * p.idle
+        launch = [_Slot(p.boot_time, speed, p.price_per_hour, True)] * min(p.launchable, most)
+        (required if p.price_per_hour <= 0 else optional).extend(idle + launch)
+    optional.sort(key=lambda s: (s.price, s.new, s.free_at, -s.speed))
+    best, best_score = whole, _score(whole, goal)
+    for k in range(min(len(optional), most, MAX_PAID_PLANNED) + 1):
+        slots = required + optional[:k]
+        for n in range(2, most + 1):
+            plan = _estimate(duration, n, slots, goal)
+            score = _score(plan, goal)
+            if score < best_score:
+                best, best_score = plan, score
+    return best
 
 
 def useful_workers(pools: Sequence[PoolCapacity], duration: float) -> int:
     """The worker doing the split, the idle ones, and those worth launching: a worker whose boot
-    takes more than half of what one worker needs for the whole source would arrive too late."""
+    takes more than half of what one worker needs for the whole source would arrive too late.
+    (Kept for callers with no trade-off; `plan_split` is what the split uses.)"""
     n = 1
     for p in pools:
         n += p.idle
@@ -116,16 +230,13 @@ def chunk_count(
     return max(1, min(workers, max_chunks, by_length))
 
 
-FIRST_CHUNK_WEIGHT = 1.0  # < 1: a shorter first chunk plays sooner, the whole is ready later (sim)
-
-
 def plan_chunks(
     duration: float,
     fps: Fraction,
     gop_frames: int,
     segment_seconds: float,
     count: int,
-    first_weight: float = FIRST_CHUNK_WEIGHT,
+    first_weight: float = 1.0,
 ) -> tuple[Chunk, ...]:
     """`count` chunks (fewer if the source is short) on segment- and GOP-aligned frame boundaries.
 

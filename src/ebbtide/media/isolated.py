@@ -28,13 +28,24 @@ _KINDS: dict[str, type[MediaError]] = {
 }
 
 
-def probe_isolated(path: Path, limits: MediaLimits | None = None) -> ProbeResult:
-    """The probe's result; raises the probe's own MediaError, or OverBudget past the caps."""
+def is_url(source: Path | str) -> bool:
+    return str(source).startswith(("http://", "https://"))
+
+
+def probe_isolated(path: Path | str, limits: MediaLimits | None = None) -> ProbeResult:
+    """The probe's result; raises the probe's own MediaError, or OverBudget past the caps.
+
+    `path` may be an http(s) URL (a presigned GET): the child then reads it by ranges, only what
+    the demuxer asks for, with the same allowlist and limits. The URL goes on stdin, not argv
+    (a presigned URL is a credential; argv is visible to every local user)."""
     limits = limits or MediaLimits()
+    url = is_url(path)
     cgroup = make_cgroup(limits.probe_memory)
     try:
+        argv = [sys.executable, "-m", "ebbtide.media.isolated", "-" if url else str(path)]
         out = subprocess.run(
-            [sys.executable, "-m", "ebbtide.media.isolated", str(path), limits.model_dump_json()],
+            [*argv, limits.model_dump_json()],
+            input=str(path) if url else "",
             capture_output=True,
             text=True,
             timeout=limits.probe_timeout,
@@ -70,7 +81,10 @@ def _main(argv: list[str]) -> int:
 
     limits = MediaLimits.model_validate_json(argv[2])
     try:
-        info = probe(Path(argv[1]), limits)
+        if argv[1] == "-":
+            info = _probe_url(sys.stdin.read().strip(), limits)
+        else:
+            info = probe(Path(argv[1]), limits)
     except MediaError as e:
         kind = type(e).__name__ if type(e).__name__ in _KINDS else "MediaError"
         print(json.dumps({"error": e.message, "hint": e.hint, "kind": kind}))
@@ -80,6 +94,26 @@ def _main(argv: list[str]) -> int:
         return 0
     print(json.dumps(asdict(info)))
     return 0
+
+
+def _probe_url(url: str, limits: MediaLimits) -> ProbeResult:
+    """Child: probe a URL through ranged reads (storage.sources.UrlRangeReader)."""
+    import io
+
+    from ebbtide.errors import EbbtideError
+    from ebbtide.media.probe import probe_stream
+    from ebbtide.storage.sources import UrlRangeReader
+
+    try:
+        reader = UrlRangeReader(url)
+    except (EbbtideError, OSError) as e:
+        raise MediaError(f"the source could not be read ({getattr(e, 'message', type(e).__name__)})",
+                         hint="check the store") from None  # fmt: skip
+    name = url.split("?", 1)[0].rsplit("/", 1)[-1] or "source"
+    with io.BufferedReader(reader, buffer_size=64 * 1024) as stream:
+        info = probe_stream(stream, name, reader.size, limits)
+    print(json.dumps({"bytes_read": reader.bytes_read}), file=sys.stderr)
+    return info
 
 
 if __name__ == "__main__":

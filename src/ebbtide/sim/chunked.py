@@ -1,7 +1,7 @@
 """Chunked transcoding in the simulator: how an upload becomes parts, with the real planning code.
 
-The split uses the same pure functions as the worker (`media.chunks.useful_workers`,
-`chunk_count`, `plan_chunks`) on what the fleet offers when the upload arrives. Each chunk is a
+The split uses the same pure functions as the worker (`media.chunks.plan_split` with the goal
+of `fleet.split_goal`, `plan_chunks`) on what the fleet offers when the upload arrives. Each chunk is a
 job of its own (queued, leased, retried like any other) whose work is its media span, plus a
 per-chunk start-up overhead (process start, probe, seek) and a ranged download of only its
 bytes. The audio is one cheap part. The upload is ready a stitch time after its last part, and
@@ -9,9 +9,9 @@ first playable when chunk 1 and the audio are in.
 
 The split is the upload's own `transcode` job, run by a worker like any job (it holds that
 worker): it reads what the probe needs and queues the parts. What it reads follows production
-(`worker/handlers/transcode.py`): with a remote store (S3, the seeds' fleet) it downloads the whole
-source before probing (`ranged_probe=False`, the default); a probe through ranged reads, as
-`submit_location` does, reads only the container's index (`ranged_probe=True`).
+(`worker/handlers/transcode.py`): the capped probe reads a presigned URL of the source by ranges,
+only the container's index (`ranged_probe=True`, the default); `ranged_probe=False` is the old
+whole-source download before the probe, kept as a what-if.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from ebbtide.config.sections import MediaConfig
-from ebbtide.media.chunks import FIRST_CHUNK_WEIGHT, PoolCapacity, chunk_count, plan_chunks, useful_workers
+from ebbtide.media.chunks import FIRST_CHUNK_WEIGHT, PoolCapacity, SplitGoal, plan_chunks, plan_split
 from ebbtide.sim.workloads import JobSpec
 
 PART = "#"  # part ids: "<upload id>#c003", "<upload id>#aud"
@@ -31,7 +31,7 @@ class ChunkModel:
     min_chunk_seconds: float = MediaConfig().chunk_min_seconds
     max_chunks: int = MediaConfig().max_chunks
     split_seconds: float = 5.0  # the transcode job: process start, probe, catalog rows, messages
-    ranged_probe: bool = False  # False: the split downloads the whole source first (production, S3)
+    ranged_probe: bool = True  # True: the split probes by ranged reads (production); False: what-if download
     index_bytes_per_second: float = 600.0
     # what-if: the first chunk's share (production plans with media.chunks.FIRST_CHUNK_WEIGHT)
     first_weight: float = FIRST_CHUNK_WEIGHT  # an MP4 index (moov: stsz, stco, ctts) per media second
@@ -55,12 +55,14 @@ def split_step(spec: JobSpec, model: ChunkModel) -> JobSpec:
                    overhead=model.split_seconds)  # fmt: skip
 
 
-def split(spec: JobSpec, pools: list[PoolCapacity], model: ChunkModel) -> list[JobSpec]:
-    """The parts of one upload (an empty list: encode it whole)."""
+def split(spec: JobSpec, pools: list[PoolCapacity], model: ChunkModel, goal: SplitGoal) -> list[JobSpec]:
+    """The parts of one upload (an empty list: encode it whole), planned by `media.chunks.plan_split`."""
     if spec.kind != "transcode":
         return []
-    n = chunk_count(spec.media_seconds, useful_workers(pools, spec.media_seconds), model.min_chunk_seconds,
-                    model.max_chunks)  # fmt: skip
+    goal = replace(goal, min_chunk_seconds=model.min_chunk_seconds, max_chunks=model.max_chunks,
+                   overhead_seconds=model.overhead_seconds, stitch_seconds=model.stitch_seconds,
+                   first_weight=model.first_weight)  # fmt: skip
+    n = plan_split(spec.media_seconds, pools, goal).count
     if n <= 1:
         return []
     fps = Fraction(30)

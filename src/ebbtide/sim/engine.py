@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 from ebbtide.catalog.states import WorkerState
 from ebbtide.clock import VirtualClock
+from ebbtide.config.sections import MediaConfig
 from ebbtide.fleet.model import ARRIVAL_WINDOW, QueueView, WaitingJob, WorkerView
 from ebbtide.fleet.policies.deadline import MAX_PLAN_JOBS
+from ebbtide.fleet.split_goal import split_goal
 from ebbtide.media.chunks import PoolCapacity
 from ebbtide.queue.base import job_ids_of
 from ebbtide.sim import world as W
@@ -91,6 +93,7 @@ class Engine:
         # pool -> the latest winning attempts' speeds, as the catalog's `recent_speeds` keeps them
         self._speed: dict[str, deque[float]] = {}
         self._out_bps = ladder_bytes_per_second()
+        self._media = MediaConfig()  # the split plans with the production defaults
         self._splits: dict[tuple[str, str], list[JobSpec]] = {}
         self._dead_seen: set[str] = set()
         self._queued_at: dict[str, float] = {}  # split attempts running: their parts
@@ -212,14 +215,21 @@ class Engine:
 
     def capacity(self, splitter: W.Worker | None = None) -> list[PoolCapacity]:
         """What the fleet offers a source being split now: idle workers (not the one splitting,
-        which `useful_workers` counts itself), and launchable ones."""
+        which the planner counts itself), and launchable ones, at the speeds the policy plans with."""
         out = []
         for pool in self.fleet.pools:
             mine = [w for w in self.live.values() if w.pool == pool.name]
             idle = sum(1 for w in mine if w.state == WorkerState.IDLE and not w.drain and w is not splitter)
             launchable = 0 if pool.config.provider == "static" else max(0, pool.config.max - len(mine))
-            out.append(PoolCapacity(idle, launchable, pool.config.boot_time, pool.config.speed))
+            price = 0.0 if pool.config.provider == "static" else pool.config.price_per_hour
+            speed = self._planned_speed(pool)
+            out.append(PoolCapacity(idle, launchable, pool.config.boot_time, speed, price))
         return out
+
+    def _planned_speed(self, pool: SimPool) -> float:
+        """Measured (median of the recent winners) else configured, as `Observation.speed`."""
+        recent = self._speed.get(pool.name)
+        return statistics.median(recent) if recent else pool.config.speed
 
     def _part_ready(self, part: W.JobRun) -> None:
         parent = self.jobs[str(part.spec.parent)]
@@ -276,7 +286,10 @@ class Engine:
         parts: list[JobSpec] = []
         if not skipped and self.chunks is not None and job.spec.parent is None:
             # the upload's transcode job probes the source and, when it is long, queues its parts
-            parts = split(job.spec, self.capacity(splitter=w), self.chunks)
+            price = 0.0 if pool.config.provider == "static" else pool.config.price_per_hour
+            age = self.now - self._queued_at[job.spec.id]
+            goal = split_goal(self.setup.policy, self._media, age, self._planned_speed(pool), price)
+            parts = split(job.spec, self.capacity(splitter=w), self.chunks, goal)
         if skipped:
             dur, dup = SKIP_SECONDS, False
         elif parts:

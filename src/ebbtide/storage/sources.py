@@ -129,14 +129,16 @@ class RangeReader(io.RawIOBase):
         self.pos = max(0, base + offset)
         return self.pos
 
+    def _fetch(self, start: int, end: int) -> bytes:
+        """Bytes start..end inclusive."""
+        body = self.client.get_object(Bucket=self.loc.bucket, Key=self.loc.key, Range=f"bytes={start}-{end}")
+        return bytes(body["Body"].read())
+
     def _block(self, n: int) -> bytes:
         if n not in self._cache:
             start = n * self.BLOCK
             end = min(self.size, start + self.BLOCK) - 1
-            body = self.client.get_object(
-                Bucket=self.loc.bucket, Key=self.loc.key, Range=f"bytes={start}-{end}"
-            )
-            data = bytes(body["Body"].read())
+            data = self._fetch(start, end)
             self.bytes_read += len(data)
             if len(self._cache) > 64:
                 self._cache.clear()
@@ -161,6 +163,46 @@ class RangeReader(io.RawIOBase):
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
+
+
+class UrlRangeReader(RangeReader):
+    """The same over HTTP range requests on a URL (a presigned GET of the store): what a probe
+    reads of a source in the store, without the store's credentials in the reading process."""
+
+    TIMEOUT = 30.0
+
+    def __init__(self, url: str) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidKey("only http(s) URLs are read by range", hint="pass a presigned GET URL")
+        self.url = url
+        first, total = self._get(0, self.BLOCK - 1)
+        super().__init__(None, Location("url", "source"), total)
+        self._cache[0] = first
+        self.bytes_read = len(first)
+
+    def _get(self, start: int, end: int) -> tuple[bytes, int]:
+        """(bytes start..end, the object's size from Content-Range)."""
+        import urllib.error
+        import urllib.request
+
+        req = urllib.request.Request(self.url, headers={"Range": f"bytes={start}-{end}"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.TIMEOUT) as r:
+                if r.status != 206:
+                    raise NotFound(
+                        f"the source was not served by range (HTTP {r.status})", hint="check the store"
+                    )
+                total = str(r.headers.get("Content-Range", "")).rsplit("/", 1)[-1]
+                return bytes(r.read(end - start + 1)), int(total) if total.isdigit() else 0
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                raise SourceMissing("the source is not in the store", hint="upload it again") from None
+            if e.code == 416:  # an empty object has no byte 0
+                return b"", 0
+            raise
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        return self._get(start, end)[0]
 
 
 @functools.lru_cache(maxsize=8)

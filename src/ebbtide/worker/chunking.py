@@ -26,7 +26,8 @@ from typing import Any
 from ebbtide.catalog.records import Job, Media, Rendition
 from ebbtide.catalog.states import JobState, WorkerState
 from ebbtide.errors import EbbtideError, NotFound
-from ebbtide.media.chunks import PoolCapacity, useful_workers
+from ebbtide.fleet.split_goal import split_goal
+from ebbtide.media.chunks import PoolCapacity, SplitGoal
 from ebbtide.services import Services
 from ebbtide.worker.intake import hls_root
 from ebbtide.worker.messages import STITCH, TRANSCODE_AUDIO, TRANSCODE_CHUNK, JobMessage
@@ -53,40 +54,82 @@ def set_root(media: Media, split_job_id: str) -> str:
 
 
 # ---- the split ----------------------------------------------------------------------------------
-def capacity(services: Services) -> list[PoolCapacity]:
-    """Free and launchable workers, from the catalog's heartbeats and the fleet's pools. Workers
-    of no configured pool (started by hand) count as free when idle."""
+def _speed(services: Services, pool: str, configured: float) -> float:
+    """Measured media seconds per wall second (median of the recent winners), as the policy sees it."""
+    import statistics
+
+    try:
+        recent = [v for v in services.catalog.recent_speeds(pool) if v > 0]
+    except Exception:  # a catalog hiccup: plan with the configured guess
+        recent = []
+    return statistics.median(recent) if recent else configured
+
+
+def capacity(services: Services, splitter_id: str | None = None) -> list[PoolCapacity]:
+    """Free and launchable workers, from the catalog's heartbeats and the fleet's pools, with the
+    prices and speeds the policy plans with. Workers of no configured pool (started by hand)
+    count as free when idle. The splitter is not idle (it is running the split)."""
     live = [w for w in services.catalog.list_workers() if w.state != WorkerState.GONE]
     pools = services.settings.fleet.pools
     out = []
     for pool in pools:
         mine = [w for w in live if w.pool == pool.name]
-        idle = sum(1 for w in mine if w.state == WorkerState.IDLE)
-        out.append(PoolCapacity(idle, max(0, pool.max - len(mine)), pool.boot_time, pool.speed))
+        idle = sum(1 for w in mine if w.state == WorkerState.IDLE and w.id != splitter_id)
+        launchable = 0 if pool.provider == "static" else max(0, pool.max - len(mine))
+        price = 0.0 if pool.provider == "static" else pool.price_per_hour
+        speed = _speed(services, pool.name, pool.speed)
+        out.append(PoolCapacity(idle, launchable, pool.boot_time, speed, price))
     names = {p.name for p in pools}
-    others = sum(1 for w in live if w.pool not in names and w.state == WorkerState.IDLE)
+    others = sum(
+        1 for w in live if w.pool not in names and w.state == WorkerState.IDLE and w.id != splitter_id
+    )
     if others:
         out.append(PoolCapacity(others, 0, 0.0, 1.0))
     return out
 
 
-def split(services: Services, job: Job, media: Media, source: str) -> dict[str, Any] | None:
-    """Queue the parts of a long source; None when it is better encoded in one piece."""
-    from ebbtide.media.chunks import chunk_count, chunk_to_json, ladder_to_json, plan_chunks
+def goal_for(services: Services, job: Job, pool: str | None) -> SplitGoal:
+    """The planner's goal: the configured policy's trade-off for this upload, split by a worker
+    of `pool` (its speed and price)."""
+    pools = services.settings.fleet.pools
+    cfg = next((p for p in pools if p.name == pool), None)
+    if cfg is None and pools:  # a worker of no configured pool: plan it as the slowest pool's
+        cfg = min(pools, key=lambda p: p.speed)
+    speed = _speed(services, cfg.name, cfg.speed) if cfg else 1.0
+    price = cfg.price_per_hour if cfg and cfg.provider != "static" else 0.0
+    age = max(0.0, services.clock.now() - job.created_at) if job.created_at else 0.0
+    return split_goal(services.settings.fleet.policy, services.settings.media, age, speed, price)
+
+
+def split(
+    services: Services,
+    job: Job,
+    media: Media,
+    source: str,
+    pool: str | None = None,
+    worker_id: str | None = None,
+) -> dict[str, Any] | None:
+    """Queue the parts of a long source; None when it is better encoded in one piece.
+
+    `source` is a local path or a presigned URL: the probe runs in the capped child and, for a
+    URL, reads through ranged GETs only what the demuxer asks for (the index, not the 4 GB)."""
+    from ebbtide.media.chunks import chunk_to_json, ladder_to_json, plan_chunks, plan_split
+    from ebbtide.media.isolated import probe_isolated
     from ebbtide.media.ladder import plan_ladder
     from ebbtide.media.pipeline import choose_encoder
-    from ebbtide.media.probe import probe
 
     cfg = services.settings.media
     if cfg.chunk_min_seconds <= 0:
         return None
-    info = probe(source)
-    workers = useful_workers(capacity(services), info.duration)
-    n = chunk_count(info.duration, workers, cfg.chunk_min_seconds, cfg.max_chunks)
-    if n <= 1:
+    info = probe_isolated(source, cfg.limits)
+    goal = goal_for(services, job, pool)
+    plan = plan_split(info.duration, capacity(services, worker_id), goal)
+    if plan.count <= 1:
         return None
     ladder = plan_ladder(info, cfg)
-    chunks = plan_chunks(info.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, n)
+    chunks = plan_chunks(
+        info.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, plan.count, goal.first_weight
+    )
     if len(chunks) <= 1:
         return None
     root = set_root(media, job.id)
@@ -112,8 +155,9 @@ def split(services: Services, job: Job, media: Media, source: str) -> dict[str, 
         _queue(services, job_id, kind, payload, media, work)
     log.info(
         "media split",
-        extra={"media_id": media.id, "job_id": job.id, "chunks": len(chunks), "workers": workers},
-    )
+        extra={"media_id": media.id, "job_id": job.id, "chunks": len(chunks), "workers": plan.workers,
+               "estimated_ready": round(plan.ready), "estimated_cost": round(plan.cost, 4)},
+    )  # fmt: skip
     return {"split": len(chunks), "root": root}
 
 

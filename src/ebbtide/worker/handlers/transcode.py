@@ -35,11 +35,10 @@ def run(ctx: JobContext) -> Outcome:
         open_sources(services.settings.sources).get_file(parse_location(media.source_key), src)
         parts = None
     else:
+        # a local path, or a presigned URL the capped probe reads by ranges (the index, not the
+        # whole source); the source is downloaded only if it is then encoded in one piece
         source = chunking.source_input(services, media.source_key)
-        if "://" in source:  # no local path: probe a downloaded copy, kept for a one-piece encode
-            services.store.get_file(media.source_key, src)
-            source = str(src)
-        parts = chunking.split(services, job, media, source)
+        parts = chunking.split(services, job, media, source, ctx.pool, ctx.attempt.worker_id)
     if parts is not None:  # long: chunk jobs do the work, in parallel
         return Outcome(result=parts)
     if not src.exists():
