@@ -9,7 +9,8 @@ worker, sendfile), the 360p segment through nginx with the X-Accel-Redirect hand
 segment from `ebbtide serve --workers 1`, the same segment through nginx as an edge cache in
 front of the app (`ebbtide nginx-conf --cache-dir`: hits after the first fetch), a signed
 variant playlist, the master playlist with a bearer token, the gallery list, and /health.
-Prints req/s, MiB/s, p50/p99 and ratios to nginx.
+Prints req/s, MiB/s, p50/p99, ratios to nginx and the server side's CPU per request (app processes
+and nginx together), which moves less than req/s when other work shares the machine.
 
 Not a test: figures depend on the machine and its load; quote the ratios.
 """
@@ -52,6 +53,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float  # server-side CPU (app processes + nginx) per request: steadier than req/s on a shared box
 
 
 def free_port() -> int:
@@ -76,22 +78,43 @@ def _size(text: str) -> float:
     return float(m.group(1)) * {"": 1 / 1024**2, "K": 1 / 1024, "M": 1.0, "G": 1024.0}[m.group(2)]
 
 
+SERVERS: set[int] = set()  # root pids of what serves (ebbtide serve, nginx); their trees' CPU is counted
+
+
+def server_cpu() -> float:
+    import psutil
+
+    total = 0.0
+    for pid in list(SERVERS):
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                t = proc.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def wrk(name: str, url: str, duration: int, connections: int, headers: dict[str, str] | None = None) -> Run:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
+    cpu0 = server_cpu()
     out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=duration + 60).stdout
+    cpu = server_cpu() - cpu0
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     mib = _size(re.search(r"Transfer/sec:\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Run(name, rps, mib, p50, p99, int(bad.group(1)) if bad else 0)
+    return Run(name, rps, mib, p50, p99, int(bad.group(1)) if bad else 0, 1e6 * cpu / max(1, done))
 
 
 def mean_of(name: str, a: Run, b: Run) -> Run:
     return Run(name, (a.rps + b.rps) / 2, (a.mib_s + b.mib_s) / 2, (a.p50_ms + b.p50_ms) / 2,
-               max(a.p99_ms, b.p99_ms), a.errors + b.errors)
+               max(a.p99_ms, b.p99_ms), a.errors + b.errors, (a.cpu_us + b.cpu_us) / 2)
 
 
 class Serve:
@@ -114,9 +137,12 @@ class Serve:
         )
         wait_health(f"http://127.0.0.1:{self.port}")
         time.sleep(1.0)  # let every process finish importing
+        SERVERS.add(self.proc.pid)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            SERVERS.discard(self.proc.pid)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=20)
@@ -213,6 +239,7 @@ server {{
             (state / "nginx.conf").write_text(conf)
             nginx = subprocess.Popen([nginx_bin, "-c", str(state / "nginx.conf"), "-p", str(state)],
                                      stderr=subprocess.DEVNULL)
+            SERVERS.add(nginx.pid)
             try:
                 wait_health(f"http://127.0.0.1:{front_port}")
                 d, c = args.duration, args.connections
@@ -241,6 +268,7 @@ server {{
                 runs.append((wrk("gallery list (bearer token)", gallery, d, c, auth), None))
                 runs.append((wrk("/health", base + "/health", d, c), None))
             finally:
+                SERVERS.discard(nginx.pid)
                 nginx.terminate()
                 nginx.wait(timeout=10)
 
@@ -251,6 +279,7 @@ server {{
         with Serve(config, app_port, args.workers):
             nginx = subprocess.Popen([nginx_bin, "-c", str(state / "nginx.conf"), "-p", str(state)],
                                      stderr=subprocess.DEVNULL)
+            SERVERS.add(nginx.pid)
             try:
                 wait_health(f"http://127.0.0.1:{front_port}")
                 static_url = f"http://127.0.0.1:{static_port}" + seg_urls[360].split("?")[0]
@@ -261,18 +290,21 @@ server {{
                 ref2 = mean_of("segment 360p: nginx static (again, mean of 2)", before, after)
                 runs += [(hand, ref2), (ref2, None)]
             finally:
+                SERVERS.discard(nginx.pid)
                 nginx.terminate()
                 nginx.wait(timeout=10)
 
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         table = Table(title=f"wrk -t2 -c{args.connections} -d{args.duration}s on {os.cpu_count()} cores; "
                       f"load average at start {load_start}, at end {load}")
-        for col in ("route", "req/s", "MiB/s", "p50 ms", "p99 ms", "non-2xx", "÷ nginx req/s"):
+        cols = ("route", "req/s", "MiB/s", "p50 ms", "p99 ms", "non-2xx", "÷ nginx req/s",
+                "server CPU µs/req")
+        for col in cols:
             table.add_column(col, justify="left" if col == "route" else "right")
         for run, ref in runs:
             ratio = f"{run.rps / ref.rps:.3f}" if ref else ""
             table.add_row(run.name, f"{run.rps:,.0f}", f"{run.mib_s:,.1f}", f"{run.p50_ms:.1f}",
-                          f"{run.p99_ms:.1f}", str(run.errors), ratio)
+                          f"{run.p99_ms:.1f}", str(run.errors), ratio, f"{run.cpu_us:,.0f}")
         console.print(table)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,9 +7,8 @@ stream API is authorised by bearer token, never by cookie, so credentials are no
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ebbtide.config.sections import CorsConfig
 
@@ -33,28 +32,56 @@ def applies(path: str) -> bool:
 
 
 def install(app: FastAPI, cfg: CorsConfig) -> None:
-    if not cfg.origins:
-        return
+    if cfg.origins:
+        app.add_middleware(Cors, cfg=cfg)
 
-    @app.middleware("http")
-    async def _cors(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not applies(request.url.path):
-            return await call_next(request)
-        allow = allowed_origin(request.headers.get("origin"), cfg.origins)
-        preflight = request.method == "OPTIONS" and "access-control-request-method" in request.headers
-        if preflight:
+
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+class Cors:
+    """Plain ASGI (no body buffering or streaming wrapper): a 2 MB segment passes through untouched;
+    only the `http.response.start` message gains the CORS headers."""
+
+    def __init__(self, app: ASGIApp, cfg: CorsConfig) -> None:
+        self.app = app
+        self.cfg = cfg
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not applies(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        h = {k: v for k, v in scope["headers"] if k in (b"origin", b"access-control-request-method")}
+        origin = h[b"origin"].decode("latin-1") if b"origin" in h else None
+        allow = allowed_origin(origin, self.cfg.origins)
+        if scope["method"] == "OPTIONS" and b"access-control-request-method" in h:
             if allow is None:
-                return Response(status_code=403, headers={"Vary": "Origin"})
-            return Response(status_code=204, headers={
-                "Access-Control-Allow-Origin": allow,
-                "Access-Control-Allow-Methods": ALLOW_METHODS,
-                "Access-Control-Allow-Headers": ALLOW_HEADERS,
-                "Access-Control-Max-Age": str(cfg.max_age),
-                "Vary": "Origin",
-            })  # fmt: skip
-        response = await call_next(request)
-        if allow is not None:
-            response.headers["Access-Control-Allow-Origin"] = allow
-            response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-        response.headers.setdefault("Vary", "Origin")
-        return response
+                answer = Response(status_code=403, headers={"Vary": "Origin"})
+            else:
+                answer = Response(status_code=204, headers={
+                    "Access-Control-Allow-Origin": allow,
+                    "Access-Control-Allow-Methods": ALLOW_METHODS,
+                    "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                    "Access-Control-Max-Age": str(self.cfg.max_age),
+                    "Vary": "Origin",
+                })  # fmt: skip
+            await answer(scope, receive, send)
+            return
+        ours = (
+            {"Access-Control-Allow-Origin": allow, "Access-Control-Expose-Headers": EXPOSE_HEADERS}
+            if allow
+            else {}
+        )
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {n.lower().encode("latin-1") for n in ours}
+                raw = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                raw += _raw(ours)
+                if not any(k.lower() == b"vary" for k, _ in raw):
+                    raw.append((b"vary", b"Origin"))
+                message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, sending)
