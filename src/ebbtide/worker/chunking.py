@@ -72,7 +72,14 @@ def capacity(services: Services) -> list[PoolCapacity]:
 
 def split(services: Services, job: Job, media: Media, source: str) -> dict[str, Any] | None:
     """Queue the parts of a long source; None when it is better encoded in one piece."""
-    from ebbtide.media.chunks import chunk_count, chunk_to_json, ladder_to_json, plan_chunks
+    from ebbtide.media.chunks import (
+        audio_share,
+        chunk_count,
+        chunk_to_json,
+        ladder_to_json,
+        last_chunk_weight,
+        plan_chunks,
+    )
     from ebbtide.media.ladder import plan_ladder
     from ebbtide.media.pipeline import choose_encoder
     from ebbtide.media.probe import probe
@@ -86,13 +93,17 @@ def split(services: Services, job: Job, media: Media, source: str) -> dict[str, 
     if n <= 1:
         return None
     ladder = plan_ladder(info, cfg)
-    chunks = plan_chunks(info.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, n)
+    encoder = choose_encoder(cfg.encoder)
+    last = last_chunk_weight(n, audio_share(ladder, encoder))
+    chunks = plan_chunks(
+        info.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, n, last_weight=last
+    )
     if len(chunks) <= 1:
         return None
     root = set_root(media, job.id)
     common = {
         "split_job": job.id, "root": root, "count": len(chunks), "ladder": ladder_to_json(ladder),
-        "encoder": choose_encoder(cfg.encoder), "preset": cfg.preset, "source_key": media.source_key,
+        "encoder": encoder, "preset": cfg.preset, "source_key": media.source_key,
         "width": info.width, "height": info.height,
     }  # fmt: skip
     parts: list[tuple[str, str, dict[str, Any], float]] = [
