@@ -91,9 +91,11 @@ def test_long_source_is_split_encoded_in_parts_playable_early_then_published(
     live = m3u8.loads(services.store.get_bytes(m.published_prefix + "live/240p/index.m3u8").decode())
     assert live.is_endlist  # a viewer of the growing playlist sees the end
     assert m.thumbnail_key and services.store.exists(m.thumbnail_key)
-    # the storyboard, as an unchunked encode lays it out: frames at 0 and 10 s, from chunks 1 and 3
+    # the storyboard, as an unchunked encode lays it out: frames at 0 and 10 s, from the chunks
+    # they fall in (the first, and a later one)
     assert m.storyboard_key and m.storyboard_key.startswith(m.published_prefix + "s-")
-    assert [p.storyboard_frames for p in _manifests(services, m)] == [1, 0, 1]
+    frames = [p.storyboard_frames for p in _manifests(services, m)]
+    assert frames[0] == 1 and sum(frames) == 2, frames
     assert _jpeg_size(services.store.get_bytes(m.storyboard_key)) == (2 * 160, 120)
 
 
@@ -207,10 +209,14 @@ def test_delete_mid_run_cancels_every_chunk_and_leaves_no_objects(
         stop_all(workers)
     assert services.store.list(media_prefix(owner.id, media.id)) == []
     assert not _ffmpeg_children()
-    for j in running:  # killed, not finished: cancelled when the job ended under it, or its ffmpeg
-        atts = services.catalog.attempts(j.id)  # lost the race and found its source deleted first
+    # killed, not finished: cancelled when the job ended under it (the part's watcher, or the
+    # runtime's "withdrawn" check, whichever sees it first), or its ffmpeg lost the race and found
+    # its source deleted first
+    causes = ("cancel", "withdrawn", "No such file")
+    for j in running:
+        atts = services.catalog.attempts(j.id)
         assert not any(a.won for a in atts)
-        assert any(("cancel" in (a.error or "")) or ("No such file" in (a.error or "")) for a in atts), atts
+        assert any(c in (a.error or "") for a in atts for c in causes), atts
 
 
 def _ffmpeg_children() -> list[psutil.Process]:
