@@ -170,6 +170,51 @@ def test_a_duplicate_chunk_attempt_loses_and_leaves_nothing(
     assert any(f"/c/001-{a.id}/" in k for k in keys) and not any(f"/c/001-{b.id}/" in k for k in keys)
 
 
+def _run_part(services: Any, job: Any, d: Path) -> Any:
+    from ebbtide.worker.handlers import stitch, transcode_audio
+
+    handler = {TRANSCODE_CHUNK: transcode_chunk, TRANSCODE_AUDIO: transcode_audio, STITCH: stitch}[job.kind]
+    att = services.catalog.start_attempt(job.id, "w-" + d.name, 1)
+    ctx = JobContext(services, services.catalog.get_job(job.id), att, d, threading.Event())
+    ctx.job_dir.mkdir(parents=True)
+    return handler.run(ctx)
+
+
+def test_a_slower_writer_never_shrinks_the_live_playlist_nor_unends_it(
+    make_env: Callable[..., Any], clip12: Path, tmp_path: Path
+) -> None:
+    """Parts finish concurrently: one that read the set when only chunk 1 was in, but writes its
+    live playlists last, must not take away the chunks (or the ENDLIST) viewers already see."""
+    from dataclasses import replace
+
+    from ebbtide.worker import chunking
+
+    _, services, _ = make_env(media=CHUNKED, fleet=POOLS)
+    owner = services.catalog.create_user("ada")
+    media, chunks = _split(services, owner.id, clip12)
+    (audio,) = _jobs(services, media.id, TRANSCODE_AUDIO)
+    for i, job in enumerate([audio, *chunks]):
+        assert _run_part(services, job, tmp_path / f"p{i}").won
+    p = chunks[0].payload
+    full = chunking.set_state(services, media.id, p)
+    stale = replace(full, chunk_prefixes={0: full.chunk_prefixes[0]})  # what the slow writer read
+
+    def live_seconds() -> tuple[float, bool]:
+        key = p["root"] + "live/240p/index.m3u8"
+        pl = m3u8.loads(services.store.get_bytes(key).decode())
+        return sum(s.duration for s in pl.segments), pl.is_endlist
+
+    assert live_seconds() == (pytest.approx(SECONDS, abs=0.1), False)
+    chunking.grow_live(services, media.id, p, tmp_path / "slow", stale)
+    assert live_seconds() == (pytest.approx(SECONDS, abs=0.1), False)  # rewritten from the fresh set
+    assert services.catalog.get_media(media.id).playable_seconds == pytest.approx(SECONDS, abs=0.1)
+
+    (stitch_job,) = _jobs(services, media.id, STITCH)
+    assert _run_part(services, stitch_job, tmp_path / "st").won
+    chunking.grow_live(services, media.id, p, tmp_path / "slow2", stale)
+    assert live_seconds() == (pytest.approx(SECONDS, abs=0.1), True)  # still ended
+
+
 def test_a_chunk_that_fails_for_good_fails_the_media_with_its_range(
     make_env: Callable[..., Any], clip12: Path
 ) -> None:
