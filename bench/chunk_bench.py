@@ -11,9 +11,10 @@ interleaved (a, b, a, b, …) because the machine is shared: the median of each 
 
 Both sides use the same ladder, preset, x264 threads and no storyboard. Besides wall time it
 prints each side's ffmpeg CPU seconds (from wait4: those processes only, not the machine's):
-(b) doing about the same CPU work as (a) shows the split adds little; on a machine loaded by
-others, (a) also profits from the other jobs moving to the core it leaves free, which (b) does
-not leave, so the wall ratio there understates the split.
+(b) doing about the same CPU work as (a) shows the split adds little, and the busiest worker's
+CPU seconds are the wall time each side would take with its cores to itself. On a machine loaded
+by others, (a) also profits from the other jobs moving to the core it leaves free, which (b) does
+not leave, so the wall ratio there understates the split: compare the CPU rows too.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def pinned(core: int) -> Callable[[], None]:
 
 
 CPU: dict[str, float] = {}  # CPU seconds (user + sys) of each ffmpeg, by label, from wait4
+CORE: dict[int, float] = {}  # the same, summed per core (per worker)
 CPU_LOCK = threading.Lock()
 
 
@@ -62,6 +64,7 @@ def ff(args: list[str], core: int, label: str) -> None:
         raise subprocess.CalledProcessError(p.returncode, label)
     with CPU_LOCK:
         CPU[label] = ru.ru_utime + ru.ru_stime
+        CORE[core] = CORE.get(core, 0.0) + CPU[label]
         CPU[label + " wall"] = time.monotonic() - t
 
 
@@ -152,6 +155,7 @@ def main() -> int:
         ladder = plan_ladder(info, MediaConfig(preset=args.preset))
         walls: dict[str, list[float]] = {"a": [], "b": []}
         cpus: dict[str, list[float]] = {"a": [], "b": []}
+        paths: dict[str, list[float]] = {"a": [], "b": []}  # the busiest worker's CPU seconds
         outs: dict[str, Path] = {}
         for i in range(args.repeats):
             for name, fn in (("a", whole), ("b", chunked)):
@@ -159,12 +163,14 @@ def main() -> int:
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
                 CPU.clear()
+                CORE.clear()
                 load = os.getloadavg()[0]
                 t = time.monotonic()
                 outs[name] = fn(src, out, ladder, args.preset)
                 walls[name].append(time.monotonic() - t)
                 cpu = {k: round(v, 1) for k, v in CPU.items()}
                 cpus[name].append(sum(v for k, v in CPU.items() if not k.endswith(" wall")))
+                paths[name].append(max(CORE.values()))
                 print(f"  run {i + 1} {name}: {walls[name][-1]:.1f} s wall (load avg {load:.1f}); "
                       f"ffmpeg CPU s and wall s: {cpu}", flush=True)  # fmt: skip
         checks = {}
@@ -182,6 +188,8 @@ def main() -> int:
         print(f"{'wall s (median)':24}{a_wall:>22.1f}{b_wall:>24.1f}{a_wall / b_wall:>9.2f}x")
         a_cpu, b_cpu = statistics.median(cpus["a"]), statistics.median(cpus["b"])
         print(f"{'ffmpeg CPU s (median)':24}{a_cpu:>22.1f}{b_cpu:>24.1f}{b_cpu / a_cpu:>9.2f}x")
+        a_path, b_path = statistics.median(paths["a"]), statistics.median(paths["b"])
+        print(f"{'busiest worker CPU s':24}{a_path:>22.1f}{b_path:>24.1f}{a_path / b_path:>9.2f}x")
         print(f"{'bytes':24}{a_bytes:>22,}{b_bytes:>24,}{b_bytes / a_bytes:>9.3f}x")
         for r in ladder.rungs:
             va = vmaf(outs["a"] / r.name / "index.m3u8", src, info.width, info.height, args.subsample)
