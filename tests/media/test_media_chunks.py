@@ -20,6 +20,7 @@ from ebbtide.media.chunks import (
     SEGMENT_OPTIONS,
     Chunk,
     audio_command,
+    audio_share,
     boundary_frames,
     chunk_command,
     chunk_count,
@@ -28,6 +29,7 @@ from ebbtide.media.chunks import (
     chunk_to_json,
     ladder_from_json,
     ladder_to_json,
+    last_chunk_weight,
     plan_chunks,
 )
 from ebbtide.media.command import STORYBOARD, EncodeOptions
@@ -77,6 +79,21 @@ def test_the_first_chunk_is_short_so_the_start_plays_early() -> None:
     assert lengths[0] == pytest.approx(7200 * 0.25 / 4.25, abs=6.0)
     assert all(x == pytest.approx(7200 / 4.25, abs=6.0) for x in lengths[1:])
     assert all(c.start_frame % 180 == 0 for c in chunks)
+
+
+def test_the_last_chunk_leaves_room_for_the_audio_job() -> None:
+    """The audio job is queued first; its worker then takes the last chunk, shorter by the audio."""
+    ladder = plan_ladder(src(width=1280, height=720), MediaConfig())
+    share = audio_share(ladder, "libx264")
+    assert 0.05 < share < 0.15 and audio_share(ladder, "h264_nvenc") == 0.0
+    assert audio_share(plan_ladder(src(has_audio=False), MediaConfig()), "libx264") == 0.0
+    w = last_chunk_weight(2, share)
+    chunks = plan_chunks(600.0, Fraction(30), 60, 6.0, 2, last_weight=w)
+    first, last = chunks[0].end or 0.0, 600.0 - chunks[1].start
+    # each worker's work (the audio counted on the last chunk's worker) is equal within a segment
+    assert first == pytest.approx(last + share * 600.0, abs=6.0) and last < first
+    assert last_chunk_weight(1, share) == 1.0 and last_chunk_weight(2, 0.0) == 1.0
+    assert last_chunk_weight(40, share) == 0.25  # audio longer than a chunk: bounded
 
 
 def test_plan_never_makes_empty_chunks() -> None:

@@ -230,6 +230,31 @@ def chunk_count(
     return max(1, min(workers, max_chunks, by_length))
 
 
+# The AAC encode of one media second costs about what x264 (veryfast) spends on this many pixels
+# of ladder per media second. Measured with bench/chunk_bench.py on a 720p30 ladder
+# (720p+480p+360p = 1.56 Mpx): audio 0.093 CPU s per media second, the video 0.96.
+AUDIO_EQUIV_PIXELS = 150_000
+MIN_LAST_WEIGHT = 0.25
+
+
+def audio_share(ladder: Ladder, encoder: str) -> float:
+    """The audio job's CPU work relative to the video of the same length (0: none, or NVENC,
+    where the video is on the GPU and the audio does not compete with it)."""
+    if ladder.audio is None or encoder != "libx264":
+        return 0.0
+    return AUDIO_EQUIV_PIXELS / max(1, sum(r.pixels for r in ladder.rungs))
+
+
+def last_chunk_weight(count: int, share: float) -> float:
+    """The audio job is queued before the chunks, so with one worker per chunk the worker that
+    takes it takes the last chunk too: that chunk is shorter by the audio's work, so every worker
+    finishes together. With n chunks of u video each and the last of w·u, the audio costs
+    `share` x all the video: share·u·(n - 1 + w) + w·u = u  →  w = (1 - share·(n - 1)) / (1 + share)."""
+    if count <= 1 or share <= 0:
+        return 1.0
+    return max(MIN_LAST_WEIGHT, (1 - share * (count - 1)) / (1 + share))
+
+
 def plan_chunks(
     duration: float,
     fps: Fraction,
@@ -237,12 +262,14 @@ def plan_chunks(
     segment_seconds: float,
     count: int,
     first_weight: float = 1.0,
+    last_weight: float = 1.0,
 ) -> tuple[Chunk, ...]:
     """`count` chunks (fewer if the source is short) on segment- and GOP-aligned frame boundaries.
 
     The first chunk gets `first_weight` of an equal share: below 1 the start of the video plays
     sooner, but the other chunks grow and the whole is ready later (in `ebbtide sim`, one match
     at a 10-min target: weight 1 → ready 9.6 min, playable 9.4; 0.35 → 10.8 and 4.6).
+    The last chunk gets `last_weight` of a share (`last_chunk_weight`: room for the audio job).
     """
     if duration <= 0 or fps <= 0:
         raise MediaError("cannot plan chunks of a source with no duration or frame rate")
@@ -252,6 +279,8 @@ def plan_chunks(
     units = max(1, math.ceil(total / unit))
     n = max(1, min(count, units))
     weights = [first_weight] + [1.0] * (n - 1)
+    if n > 1:
+        weights[-1] = last_weight
     cum = [sum(weights[:i]) / sum(weights) for i in range(n)]
     starts = [round(units * c) * unit for c in cum]
     if any(b <= a for a, b in itertools.pairwise(starts)):  # too short to weigh

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ebbtide.catalog.records import Job, Media, Rendition
-from ebbtide.catalog.states import JobState, WorkerState
+from ebbtide.catalog.states import JobState, MediaState, WorkerState
 from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.fleet.split_goal import split_goal
 from ebbtide.media.chunks import PoolCapacity, SplitGoal
@@ -113,7 +113,14 @@ def split(
 
     `source` is a local path or a presigned URL: the probe runs in the capped child and, for a
     URL, reads through ranged GETs only what the demuxer asks for (the index, not the 4 GB)."""
-    from ebbtide.media.chunks import chunk_to_json, ladder_to_json, plan_chunks, plan_split
+    from ebbtide.media.chunks import (
+        audio_share,
+        chunk_to_json,
+        ladder_to_json,
+        last_chunk_weight,
+        plan_chunks,
+        plan_split,
+    )
     from ebbtide.media.isolated import probe_isolated
     from ebbtide.media.ladder import plan_ladder
     from ebbtide.media.pipeline import choose_encoder
@@ -127,15 +134,18 @@ def split(
     if plan.count <= 1:
         return None
     ladder = plan_ladder(info, cfg)
+    encoder = choose_encoder(cfg.encoder)
+    last = last_chunk_weight(plan.count, audio_share(ladder, encoder))
     chunks = plan_chunks(
-        info.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, plan.count, goal.first_weight
+        info.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, plan.count, goal.first_weight,
+        last_weight=last,
     )
     if len(chunks) <= 1:
         return None
     root = set_root(media, job.id)
     common = {
         "split_job": job.id, "root": root, "count": len(chunks), "ladder": ladder_to_json(ladder),
-        "encoder": choose_encoder(cfg.encoder), "preset": cfg.preset, "source_key": media.source_key,
+        "encoder": encoder, "preset": cfg.preset, "source_key": media.source_key,
         "width": info.width, "height": info.height,
     }  # fmt: skip
     parts: list[tuple[str, str, dict[str, Any], float]] = [
@@ -247,28 +257,67 @@ def read_manifest(services: Services, root: str, rel: str) -> Any:
 
 def after_part(services: Services, job: Job, workdir: Path) -> None:
     """A part won: grow the live playlists; queue the stitch when every part is in."""
-    from ebbtide.media.chunks import ladder_from_json
-    from ebbtide.media.stitch import ready_prefix
-
     media_id = job.media_id
     if media_id is None:
         return
     p = job.payload
-    st = set_state(services, media_id, p)
-    ready = ready_prefix(list(st.chunk_prefixes), st.count)
-    if ready == 0 or (st.has_audio and not st.audio_done):
-        return
-    ladder = ladder_from_json(p["ladder"])
-    root = str(p["root"])
     try:
-        parts = [read_manifest(services, root, st.chunk_prefixes[i]) for i in range(ready)]
-        audio = read_manifest(services, root, st.audio_prefix) if st.has_audio and st.audio_prefix else None
-        write_playlists(services, media_id, root, LIVE, ladder, parts, audio, workdir, final=False)
+        st = grow_live(services, media_id, p, workdir)
     except EbbtideError as e:  # a viewer convenience: never fail the part that already won
         log.warning("live playlists not written", extra={"media_id": media_id, "error": e.message})
+        st = set_state(services, media_id, p)
     media = _media_or_none(services, media_id)
-    if ready == st.count and media is not None:
+    all_in = len(st.chunk_prefixes) == st.count and (st.audio_done or not st.has_audio)
+    if all_in and media is not None:
         _queue(services, part_job_id(str(p["split_job"]), "stitch"), STITCH, p, media, 1.0)
+
+
+LIVE_REWRITES = 3
+
+
+def grow_live(
+    services: Services, media_id: str, p: dict[str, Any], workdir: Path, st: SetState | None = None
+) -> SetState:
+    """Write the live (EVENT) playlists over the ready prefix of chunks and point the media at them.
+
+    Parts finish concurrently, and the playlists in the store are overwritten, not merged: a part
+    that read the set earlier but writes later would shrink the playlist viewers poll (illegal in
+    an EVENT playlist; hls.js stalls), or take away the ENDLIST the stitch wrote. The catalog's
+    `set_playable` only grows, so when it refuses ours, the set is read again and written again.
+    `st` is the set as the caller read it (read now if None).
+    """
+    from ebbtide.media.chunks import ladder_from_json
+    from ebbtide.media.stitch import ready_prefix
+
+    ladder = ladder_from_json(p["ladder"])
+    root = str(p["root"])
+    st = st or set_state(services, media_id, p)
+    for _ in range(LIVE_REWRITES):
+        ready = ready_prefix(list(st.chunk_prefixes), st.count)
+        if ready == 0 or (st.has_audio and not st.audio_done):
+            return st
+        parts = [read_manifest(services, root, st.chunk_prefixes[i]) for i in range(ready)]
+        audio = read_manifest(services, root, st.audio_prefix) if st.has_audio and st.audio_prefix else None
+        media = _media_or_none(services, media_id)
+        if media is None or media.state in (MediaState.FAILED, MediaState.COMPLETE):
+            if media is not None and media.state == MediaState.COMPLETE and ready == st.count:
+                # the stitch published (and wrote the live ENDLIST) before we wrote: keep it ended
+                write_playlists(services, media_id, root, LIVE, ladder, parts, audio, workdir, final=True)
+            return st
+        seconds = sum(x.rendition(ladder.rungs[0].name).duration for x in parts)
+        if media.playable_seconds > seconds + 1e-6:  # stale: viewers already see more
+            st = set_state(services, media_id, p)
+            continue
+        renditions = write_playlists(
+            services, media_id, root, LIVE, ladder, parts, audio, workdir, final=False
+        )
+        if services.catalog.set_playable(media_id, root, root + LIVE + "/master.m3u8", seconds, renditions):
+            return st
+        now = _media_or_none(services, media_id)
+        if now is None or (now.state != MediaState.COMPLETE and now.playable_seconds <= seconds + 1e-6):
+            return st  # someone wrote the same prefix: ours is identical
+        st = set_state(services, media_id, p)  # someone is further (or done): write again from now
+    return st
 
 
 def _media_or_none(services: Services, media_id: str) -> Media | None:
@@ -290,7 +339,7 @@ def write_playlists(
     *,
     final: bool,
 ) -> list[Rendition]:
-    """Write the playlists over `parts` to `root/folder/`; the live ones also make the media playable."""
+    """Write the playlists over `parts` to `root/folder/`; returns the renditions they declare."""
     from ebbtide.media.chunked import stitch_folder
     from ebbtide.media.stitch import master_playlist
 
@@ -299,7 +348,4 @@ def write_playlists(
     services.store.put_folder(root + folder + "/", local / folder)
     _, declared = master_playlist(ladder, parts, audio)
     renditions = [replace(r, playlist=f"{folder}/{r.playlist}") for r in declared]
-    if not final:
-        seconds = sum(p.rendition(ladder.rungs[0].name).duration for p in parts)
-        services.catalog.set_playable(media_id, root, root + folder + "/master.m3u8", seconds, renditions)
     return renditions

@@ -26,8 +26,24 @@ function start(v) {
       box.dataset.height = String(l ? l.height : "");
       levelEl.textContent = l ? "playing " + l.height + "p" : "";
     });
+    // A growing video: a viewer who caught up with the encode waits at the edge. If the browser
+    // ended playback there (the media's duration was the edge), play on when the playlist grows;
+    // a playlist reload that failed for good is retried while the video is still being made.
+    let wantPlay = false, retries = 0;
+    video.addEventListener("play", () => { wantPlay = true; });
+    video.addEventListener("pause", () => { if (!video.ended) wantPlay = false; });
+    hls.on(Hls.Events.LEVEL_UPDATED, () => {
+      retries = 0;
+      if (wantPlay && video.paused) video.play().catch(() => {});
+    });
     hls.on(Hls.Events.ERROR, (_e, data) => {
-      if (data.fatal) { statusEl.textContent = "Playback error: " + data.details; box.dataset.error = data.details; }
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR && box.dataset.state !== "complete" && retries < 5) {
+        retries += 1;
+        setTimeout(() => hls.startLoad(), 2000 * retries);
+        return;
+      }
+      statusEl.textContent = "Playback error: " + data.details; box.dataset.error = data.details;
     });
     hls.loadSource(v.playlist_url);
     hls.attachMedia(video);
