@@ -31,7 +31,8 @@ EXTRA = {
         "preset": "ultrafast", "threads": 1,
         "rungs": [{"height": 360, "bitrate_kbps": 600}, {"height": 180, "bitrate_kbps": 200}],
     },
-    "fleet": {"interval": 1, "pools": [{"name": "local", "provider": "local", "max": 3, "boot_time": 0}]},
+    # a slow pool (0.02x realtime), so the planner finds splitting a 12 s clip worth it
+    "fleet": {"interval": 1, "pools": [{"name": "local", "provider": "local", "max": 3, "boot_time": 0, "speed": 0.02}]},
 }  # fmt: skip
 
 LOADED = "window.ebbtideHls.levels.find(l => l.details).details"  # the playlist hls.js loaded
@@ -95,6 +96,7 @@ def test_plays_while_encoding_then_across_chunk_boundaries(
     v = video()
     assert v["state"] == "transcoding" and 0 < v["playable_seconds"] < SECONDS, v
     assert v["playlist_url"]
+    edge = float(v["playable_seconds"])  # the end of chunk 1 (a short first chunk plays sooner)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -108,15 +110,15 @@ def test_plays_while_encoding_then_across_chunk_boundaries(
             page.goto(f"{server.url}/watch/{vid}")
             page.wait_for_selector("#player[data-levels]", timeout=30_000)
             page.evaluate("document.getElementById('video').muted = true")
-            wait_js(page, "document.getElementById('video').currentTime > 1", timeout=30_000)
+            wait_js(page, f"document.getElementById('video').currentTime > {min(1.0, edge / 2)}", timeout=30_000)
             # playing before the last chunk exists, from a growing EVENT playlist
             assert video()["state"] == "transcoding"
             assert page.evaluate(LOADED + ".type") == "EVENT"
             assert "available" in page.inner_text("#player-status")
-            # the viewer catches up with the encode (chunk 1 ends at 4 s) and waits at the edge;
+            # the viewer catches up with the encode (chunk 1 ends at `edge`) and waits there;
             # it must go on when the next chunks land (a wrapped audio `tfdt`, or VOD audio under
             # live video, stalled hls.js here for good)
-            wait_js(page, "document.getElementById('video').currentTime > 3.5", timeout=30_000)
+            wait_js(page, f"document.getElementById('video').currentTime > {edge - 0.5}", timeout=30_000)
 
             for _ in range(3):  # chunks 2 and 3, then the stitch
                 one_job(services)
