@@ -32,7 +32,9 @@ EXTRA = {
         "rungs": [{"height": 360, "bitrate_kbps": 600}, {"height": 180, "bitrate_kbps": 200}],
     },
     # a slow pool (0.02x realtime), so the planner finds splitting a 12 s clip worth it
-    "fleet": {"interval": 1, "pools": [{"name": "local", "provider": "local", "max": 3, "boot_time": 0, "speed": 0.02}]},
+    "fleet": {"interval": 1, "pools": [
+        {"name": "local", "provider": "local", "max": 3, "boot_time": 0, "speed": 0.02},
+    ]},
 }  # fmt: skip
 
 LOADED = "window.ebbtideHls.levels.find(l => l.details).details"  # the playlist hls.js loaded
@@ -110,7 +112,8 @@ def test_plays_while_encoding_then_across_chunk_boundaries(
             page.goto(f"{server.url}/watch/{vid}")
             page.wait_for_selector("#player[data-levels]", timeout=30_000)
             page.evaluate("document.getElementById('video').muted = true")
-            wait_js(page, f"document.getElementById('video').currentTime > {min(1.0, edge / 2)}", timeout=30_000)
+            started = min(1.0, edge / 2)
+            wait_js(page, f"document.getElementById('video').currentTime > {started}", timeout=30_000)
             # playing before the last chunk exists, from a growing EVENT playlist
             assert video()["state"] == "transcoding"
             assert page.evaluate(LOADED + ".type") == "EVENT"
