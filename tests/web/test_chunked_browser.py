@@ -133,7 +133,7 @@ def test_plays_while_encoding_then_across_chunk_boundaries(
             start = max(0.0, edge - 1.5)
             page.evaluate(WATCH)
             page.evaluate(
-                f"(() => {{ const v = document.getElementById('video'); v.currentTime = {start}; v.play(); }})()"
+                "(t) => { const v = document.getElementById('video'); v.currentTime = t; v.play(); }", start
             )
             wait_js(page, f"document.getElementById('video').currentTime > {start + 0.5}", timeout=30_000)
             current = int(page.get_attribute("#player", "data-level") or "0")
