@@ -13,7 +13,10 @@ instance's end would, and checks that it held no job at that moment.
 The seed's thresholds (≥5 waiting → 1 spot, ≥15 → 2, 0 waiting → terminate all, cap 2) are used
 with their times shrunk (hold 3 s instead of 5 min, idle 1 s instead of 10 min; jobs take 5 s) so
 the policy asks for zero while jobs are still active: the seed's actuation would kill them there;
-ebbtide must not.
+ebbtide must not. Whether a spot worker still holds a job once nothing has waited for 1 s depends on
+the workers' phase (the primary may well take the last job as the spots finish theirs), so the last
+`GATED` jobs are held by their workers until the test has seen the policy ask for zero: the primary
+runs one job at a time, so at least one of them is on a spot worker then.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ npx pm2 save
 """
 SEED_TAGS = {"Name": "scalereach-spot-worker", "ManagedBy": "auto-scaler"}
 JOBS = 20
+GATED = 2  # the last jobs, held until the policy asks for zero (> the primary's concurrency of 1)
 BOOT = 1.5  # seconds from an instance's launch to its worker starting
 PRIMARY = "i-0primary"  # the always-on t3.large: its own worker, a static foreign pool
 
@@ -116,7 +120,8 @@ def test_seed_002_scaler_only_end_to_end(
         assert isinstance(controller.workers, ForeignWorkerSource)
         primary = NodeWorker("6", redis_url, queue_name, PRIMARY, job_ms=5000)
         primary.wait_for("ready")
-        added = producer("6", redis_url, queue_name, "add", str(JOBS))
+        gate = tmp_path / "gate"  # created once the policy has asked for zero: the held jobs may end
+        added = producer("6", redis_url, queue_name, "add", str(JOBS), str(gate), str(GATED))
         assert JOBS - 1 <= added["waiting"] <= JOBS  # the primary may have taken one already
         end = time.monotonic() + 300
         while time.monotonic() < end:
@@ -124,6 +129,8 @@ def test_seed_002_scaler_only_end_to_end(
             for o in controller.last_outcomes:
                 if o.launched:
                     waiting_at_launch.append(services.queue.stats().visible)
+                if o.pool == pool and o.cause == Cause.SCALE_TO_ZERO:
+                    gate.touch()
             now = time.monotonic()
             live = {k: v for k, v in _pool_instances(ec2, pool).items()
                     if v["State"]["Name"] in ("pending", "running")}

@@ -1,17 +1,21 @@
 // The user's producer: adds jobs, or reports what BullMQ says about them.
-//   node producer.js <redis-url> <queue> add <n>      → {"waiting": getWaitingCount()}
+//   node producer.js <redis-url> <queue> add <n> [<gate> <k>]  → {"waiting": getWaitingCount()}
+//     (the last k jobs carry {gate}: worker.js holds them until that file exists)
 //   node producer.js <redis-url> <queue> report       → {"counts": getJobCounts(), "attempts": {id: attemptsStarted}}
 const path = require("path");
 const { Queue } = require(path.join(process.env.BULLMQ_DIR, "node_modules", "bullmq"));
 
 async function main() {
-  const [url, name, cmd, n] = process.argv.slice(2);
+  const [url, name, cmd, n, gate, gated] = process.argv.slice(2);
   const u = new URL(url);
   const connection = { host: u.hostname, port: Number(u.port || 6379), db: Number((u.pathname || "/0").slice(1) || 0) };
   const queue = new Queue(name, { connection });
   await queue.waitUntilReady();
   if (cmd === "add") {
-    for (let i = 0; i < Number(n); i++) await queue.add("video", { i }, { attempts: 3 });
+    const firstGated = gate ? Number(n) - Number(gated || 0) : Number(n);
+    for (let i = 0; i < Number(n); i++) {
+      await queue.add("video", i >= firstGated ? { i, gate } : { i }, { attempts: 3 });
+    }
     process.stdout.write(JSON.stringify({ waiting: await queue.getWaitingCount() }) + "\n");
   } else {
     const jobs = await queue.getJobs(["completed", "failed", "active", "wait", "delayed"]);

@@ -2,6 +2,9 @@
 // an EC2 instance would run. It is named after its instance, as docs/foreign-pools.md asks:
 //   node worker.js <redis-url> <queue> <name|-> <job-ms>
 // Prints one JSON line per event: ready, start <job>, done <job>. SIGTERM closes it gracefully.
+// A job whose data has `gate` (a file path) is held after its start until that file exists (at most
+// 120 s), then takes <job-ms> like the others: the test decides when it may finish.
+const fs = require("fs");
 const path = require("path");
 const { Worker } = require(path.join(process.env.BULLMQ_DIR, "node_modules", "bullmq"));
 
@@ -13,6 +16,10 @@ const opts = { connection, concurrency: 1, lockDuration: 10000, stalledInterval:
 if (name !== "-") opts.name = name;
 const worker = new Worker(queue, async (job) => {
   say({ event: "start", job: job.id });
+  if (job.data && job.data.gate) {
+    const until = Date.now() + 120000;
+    while (!fs.existsSync(job.data.gate) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  }
   await new Promise((r) => setTimeout(r, Number(jobMs)));
   say({ event: "done", job: job.id });
   return "ok";
