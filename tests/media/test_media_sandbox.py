@@ -4,7 +4,8 @@
 RLIMIT_AS; with `timeout=` it kills the child at the deadline. Both end as `OverBudget`, a permanent
 error (dead at once, no retry) — except a run given a `budget=` that is still progressing when it
 runs out (pace.py): `TooSlow`, retried with a larger budget until the largest factor. The real
-ffmpeg is asked for far more than the cap here: a filter chain on 4000x4000 RGBA frames needs about 1.1 GB (measured, uncapped) before its first output frame.
+ffmpeg is asked for far more than the cap here: a filter chain on 4000x4000 RGBA frames needs
+about 1.1 GB (measured, uncapped) before its first output frame.
 """
 
 from __future__ import annotations
