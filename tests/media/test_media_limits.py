@@ -7,6 +7,7 @@ import pytest
 from ebbtide.config.sections import MediaLimits
 from ebbtide.media import limits as lim
 from ebbtide.media.containers import sniff
+from ebbtide.media.pace import Overrun, Pace, TimeBudget, judge
 
 TS = bytes([0x47] + [0] * 187) * 4
 
@@ -60,6 +61,30 @@ def test_time_budget_scales_with_duration_and_speed_with_a_floor() -> None:
     assert lim.time_budget(10, 1.0, limits) == 300
     assert lim.time_budget(600, 1.0, limits) == 2400
     assert lim.time_budget(600, 2.0, limits) == 1200
+
+
+def test_time_factor_doubles_per_attempt_up_to_the_largest() -> None:
+    limits = MediaLimits(time_factor=4, max_time_factor=16, time_floor=300, stall_timeout=60)
+    assert [lim.time_factor(a, limits) for a in (0, 1, 2, 3, 4, 9)] == [4, 4, 8, 16, 16, 16]
+    assert lim.time_budget(120, 1.0, limits, attempt=2) == 960
+    b = lim.attempt_budget(120, 1.0, limits, attempt=1)
+    assert (b.seconds, b.largest, b.duration, b.stall) == (480, 1920, 120, 60)
+    # a largest factor below time_factor never shrinks the first budget
+    assert lim.time_factor(3, MediaLimits(time_factor=4, max_time_factor=2)) == 4
+
+
+def test_an_overrun_is_stuck_hopeless_or_slow() -> None:
+    b = TimeBudget(seconds=480, largest=1920, duration=120, stall=60)
+    # no output time at all, or none added for stall seconds: stuck on its input
+    assert judge(Overrun(480, None, 480), b) is Pace.STALLED
+    assert judge(Overrun(480, 0.0, 5), b) is Pace.STALLED
+    assert judge(Overrun(480, 90, 60), b) is Pace.STALLED
+    # progressing at 0.125x: 960 s to finish, within the largest budget: a slow host
+    assert judge(Overrun(480, 60, 0.5), b) is Pace.SLOW
+    # progressing at 0.025x: 4800 s to finish, past the largest budget: no retry helps
+    assert judge(Overrun(480, 12, 0.5), b) is Pace.HOPELESS
+    # the largest budget itself ran out: permanent whatever the rate
+    assert judge(Overrun(1920, 119, 0.5), b) is Pace.HOPELESS
 
 
 def test_budget_speed_follows_a_slower_measured_pool_never_a_faster_one() -> None:

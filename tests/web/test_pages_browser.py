@@ -143,6 +143,16 @@ def test_pages_at_1280_and_390(site: tuple[LiveServer, Services, dict[str, str]]
                 assert page.inner_text("#gone-summary") == "1 finished worker"
                 assert page.locator("#workers tbody tr").count() == 0
                 assert page.is_visible("#no-workers")
+                # the Pools table is read whole, no sideways scroll in its box (at 390 px: a card per pool)
+                page.wait_for_selector("#pools tbody tr td", timeout=15_000)
+                inner, outer = page.evaluate(
+                    "(() => { const w = document.getElementById('pools').parentElement;"
+                    " return [w.scrollWidth, w.clientWidth]; })()")
+                assert inner <= outer, f"Pools scrolls at {width}: {inner} > {outer}"
+                minmax = page.locator("#pools tbody tr").first.locator("td").nth(5)
+                assert minmax.get_attribute("data-label") == "min/max"
+                box = minmax.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= width, box
                 fits(page, width)
                 shot("fleet")
 

@@ -6,7 +6,14 @@ import pytest
 
 from ebbtide.errors import BackendUnavailable, EbbtideError, Permanent, Transient
 from ebbtide.media.containers import UnsupportedContainer
-from ebbtide.media.errors import FfmpegFailed, KilledBySystem, MediaError, OverBudget, TranscodeCancelled
+from ebbtide.media.errors import (
+    FfmpegFailed,
+    KilledBySystem,
+    MediaError,
+    OverBudget,
+    TooSlow,
+    TranscodeCancelled,
+)
 from ebbtide.media.limits import LimitExceeded
 from ebbtide.worker.context import Cancelled
 from ebbtide.worker.verdict import Verdict, verdict
@@ -28,6 +35,7 @@ D, R = Verdict.DEAD, Verdict.RETRY
         (Transient("network"), R, R, D),
         (BackendUnavailable("queue down"), R, R, D),
         (KilledBySystem("OOM killer"), R, R, D),
+        (TooSlow("past its time budget while still progressing"), R, R, D),
         (TranscodeCancelled("cancelled"), R, R, D),
         (Cancelled("lease lost"), R, R, D),
         (EbbtideError("undeclared"), R, R, D),

@@ -114,6 +114,12 @@ class MediaLimits(Section):
     probe_memory: Size = Field(1024**3, gt=0, description="memory cap of each probe process")
     probe_timeout: Duration = Field(60.0, gt=0, description="wall-time limit of one probe")
     time_factor: float = Field(4.0, gt=0, description="ffmpeg time budget = duration / pool speed x this")
+    max_time_factor: float = Field(
+        16.0, gt=0, description="time_factor doubles per attempt of a still-progressing encode up to this"
+    )
+    stall_timeout: Duration = Field(
+        60.0, gt=0, description="an encode over budget whose output time sat still this long is stuck (dead)"
+    )
     time_floor: Duration = Field(300.0, gt=0, description="the smallest ffmpeg time budget")
     web_probes: int = Field(2, ge=1, description="probes the web runs at once; more get 503")
 

@@ -1,7 +1,8 @@
 """Media errors: each names what is wrong with the file, so a person can act on it.
 
 Retry rules are declared here by type: a `MediaError` is `Permanent` (the same file fails again),
-a cancel or a run the system killed (not our own cap) is `Transient`.
+a cancel, a run the system killed (not our own cap) or a progressing run past its time budget
+(`TooSlow`, see pace.py) is `Transient`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ class FfmpegFailed(MediaError):
 class OverBudget(MediaError):
     """ffmpeg or the probe went past its own memory cap or time budget: this file needs more than
     `media.limits` allows, and will again."""
+
+
+class TooSlow(Transient):
+    """ffmpeg was still progressing when its time budget ran out: the host ran slower than the budget
+    assumed. Another attempt gets a larger budget (`media.limits.max_time_factor`)."""
 
 
 class KilledBySystem(Transient):

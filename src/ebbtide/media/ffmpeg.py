@@ -14,7 +14,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ebbtide.media.errors import FfmpegFailed, KilledBySystem, MediaError, OverBudget, TranscodeCancelled
+from ebbtide.media.errors import (
+    FfmpegFailed,
+    KilledBySystem,
+    MediaError,
+    OverBudget,
+    TooSlow,
+    TranscodeCancelled,
+)
+from ebbtide.media.pace import Overrun, Pace, TimeBudget, judge
 from ebbtide.media.sandbox import child_env, make_cgroup, preexec_for
 
 log = logging.getLogger(__name__)
@@ -50,6 +58,7 @@ def run_ffmpeg(
     timeout: float | None = None,
     what: str = "ffmpeg",
     memory: int | None = None,
+    budget: TimeBudget | None = None,
 ) -> None:
     """Run ffmpeg with `args`; stdout lines (e.g. `-progress pipe:1`) go to `on_line`.
 
@@ -57,7 +66,11 @@ def run_ffmpeg(
     Stderr is drained on its own thread (a full pipe would block ffmpeg) and its tail
     becomes the error message when ffmpeg fails. `memory` caps the child (sandbox.py); past
     `timeout` it is killed and OverBudget raised: both are this file's doing, not the host's.
+    With `budget` (its `seconds` replace `timeout`; needs `-progress pipe:1`), an overrun is judged
+    on ffmpeg's out_time (pace.py): stuck or hopeless is OverBudget, still progressing is TooSlow.
     """
+    if budget is not None:
+        timeout = budget.seconds
     cmd = [ffmpeg_path(), "-hide_banner", "-nostdin", *args]
     log.debug("ffmpeg start", extra={"cmd": " ".join(cmd), "what": what})
     cgroup = make_cgroup(memory) if memory else None
@@ -73,6 +86,8 @@ def run_ffmpeg(
         preexec_fn=preexec_for(memory, cgroup),
     )
     tail: deque[str] = deque(maxlen=25)
+    # the largest out_time ffmpeg reported and when it last grew (monotonic s)
+    written: list[float | None] = [None, time.monotonic()]
 
     def read_stderr() -> None:
         assert proc.stderr is not None
@@ -82,6 +97,9 @@ def run_ffmpeg(
     def read_stdout() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
+            t = _out_time(line)
+            if t is not None and (written[0] is None or t > written[0]):
+                written[0], written[1] = t, time.monotonic()
             if on_line is not None:
                 try:
                     on_line(line.rstrip("\n"))
@@ -91,7 +109,8 @@ def run_ffmpeg(
     readers = [threading.Thread(target=f, daemon=True) for f in (read_stderr, read_stdout)]
     for t in readers:
         t.start()
-    deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
     try:
         while True:
             try:
@@ -104,10 +123,10 @@ def run_ffmpeg(
                 raise TranscodeCancelled(f"{what} was cancelled", hint="the job may be retried")
             if deadline is not None and time.monotonic() > deadline:
                 _kill(proc)
-                raise OverBudget(
-                    f"{what} took longer than its time budget of {timeout:.0f} s and was stopped",
-                    hint="raise media.limits.time_factor or time_floor if such files are expected",
-                )
+                now = time.monotonic()
+                out_time, advanced = written
+                assert advanced is not None
+                raise _overrun(what, timeout, budget, Overrun(now - started, out_time, now - advanced))
     finally:
         if proc.poll() is None:
             _kill(proc)
@@ -118,6 +137,36 @@ def run_ffmpeg(
             cgroup.remove()
     if proc.returncode != 0:
         raise _failure(proc.returncode, tail, what, memory, oom)
+
+
+def _out_time(line: str) -> float | None:
+    """Media seconds written, from a `-progress` line `out_time_us=` (or `out_time_ms=`, also µs)."""
+    key, sep, value = line.strip().partition("=")
+    if not sep or key not in ("out_time_us", "out_time_ms") or not value.lstrip("-").isdigit():
+        return None
+    return max(0, int(value)) / 1_000_000
+
+
+def _overrun(what: str, timeout: float | None, budget: TimeBudget | None, o: Overrun) -> MediaError | TooSlow:
+    """The error for a run stopped at its time budget: without a `budget` always OverBudget."""
+    spent = f"{what} took longer than its time budget of {timeout or 0:.0f} s and was stopped"
+    if budget is None:
+        hint = "raise media.limits.time_factor or time_floor if such files are expected"
+        return OverBudget(spent, hint=hint)
+    pace = judge(o, budget)
+    done = f"{o.out_time or 0:.0f} of {budget.duration:.0f} s written"
+    if pace is Pace.SLOW:
+        return TooSlow(f"{spent} while still progressing ({done})",
+                       hint="the host was slow; it will be retried with a larger budget")  # fmt: skip
+    if pace is Pace.STALLED:
+        return OverBudget(
+            f"{spent}: its output stopped advancing ({done}), so the input is stuck",
+            hint="the file will fail again; check it plays to the end",
+        )
+    return OverBudget(
+        f"{spent}: at its rate ({done}) even the largest budget of {budget.largest:.0f} s is too short",
+        hint="raise media.limits.max_time_factor or time_floor if such files are expected",
+    )
 
 
 def _failure(

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from ebbtide.config.sections import MediaLimits
 from ebbtide.media.errors import MediaError
+from ebbtide.media.pace import TimeBudget
 
 HINT = "ask the administrator to raise media.limits.{key}, or upload a smaller or shorter video"
 
@@ -82,6 +83,23 @@ def budget_speed(configured: float, measured: Iterable[float]) -> float:
     return min(configured, statistics.median(seen)) if seen else configured
 
 
-def time_budget(duration: float, speed: float, limits: MediaLimits) -> float:
-    """Wall seconds one ffmpeg run may take: duration at the pool's measured speed x factor, ≥ floor."""
-    return max(limits.time_floor, duration / max(speed, 1e-3) * limits.time_factor)
+def time_factor(attempt: int, limits: MediaLimits) -> float:
+    """`time_factor` on the first attempt, doubling on each later one, up to `max_time_factor`."""
+    grown = limits.time_factor * 2.0 ** min(max(attempt, 1) - 1, 32)
+    return max(limits.time_factor, min(grown, limits.max_time_factor))
+
+
+def time_budget(duration: float, speed: float, limits: MediaLimits, attempt: int = 1) -> float:
+    """Wall seconds one ffmpeg run may take: duration at the pool's measured speed x the attempt's
+    factor (`time_factor`), at least `time_floor`."""
+    return max(limits.time_floor, duration / max(speed, 1e-3) * time_factor(attempt, limits))
+
+
+def attempt_budget(duration: float, speed: float, limits: MediaLimits, attempt: int = 1) -> TimeBudget:
+    """This attempt's budget and the largest any attempt gets (see `media/pace.py`)."""
+    return TimeBudget(
+        seconds=time_budget(duration, speed, limits, attempt),
+        largest=time_budget(duration, speed, limits, 64),
+        duration=duration,
+        stall=limits.stall_timeout,
+    )

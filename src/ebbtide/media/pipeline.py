@@ -31,7 +31,8 @@ from ebbtide.media.ffmpeg import ffmpeg_path, nvenc_works, run_ffmpeg
 from ebbtide.media.hls import write_master
 from ebbtide.media.isolated import probe_isolated
 from ebbtide.media.ladder import Ladder, plan_ladder
-from ebbtide.media.limits import time_budget
+from ebbtide.media.limits import attempt_budget, time_budget
+from ebbtide.media.pace import TimeBudget
 from ebbtide.media.probe import ProbeResult
 from ebbtide.media.progress import Progress, ProgressParser
 from ebbtide.media.sandbox import own_cgroup_dir
@@ -94,7 +95,8 @@ class _Bounds:
     """One ffmpeg run's caps: memory (media.limits.max_memory) and wall seconds."""
 
     memory: int
-    seconds: float
+    seconds: float  # thumbnail and storyboard runs (no progress stream)
+    encode: TimeBudget  # the encode's, judged on its progress when overrun
 
 
 def _clear_outputs(outdir: Path, ladder: Ladder) -> None:
@@ -112,18 +114,21 @@ def transcode(
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
     speed: float = 1.0,
+    attempt: int = 1,
 ) -> TranscodeResult:
     """Encode `src` into an HLS ladder in `outdir`; raises MediaError (TranscodeCancelled on cancel).
 
     `speed` is the pool's media seconds per wall second: with the duration it sets each ffmpeg
-    run's time budget (media.limits.time_factor, at least time_floor).
+    run's time budget (media.limits.time_factor, at least time_floor); the encode's budget grows
+    with `attempt` (the queue's receive count) while a slow host keeps it progressing (pace.py).
     """
     started = time.monotonic()
     src, outdir = Path(src), Path(outdir)
     fmt = container_of(src)
     info = probe_isolated(src, cfg.limits)
     ladder = plan_ladder(info, cfg)
-    bounds = _Bounds(cfg.limits.max_memory, time_budget(info.duration, speed, cfg.limits))
+    budget = attempt_budget(info.duration, speed, cfg.limits, attempt)
+    bounds = _Bounds(cfg.limits.max_memory, time_budget(info.duration, speed, cfg.limits), budget)
     encoder = choose_encoder(cfg.encoder)
     outdir.mkdir(parents=True, exist_ok=True)
     parser = ProgressParser(info.duration, on_progress or (lambda p: None))
@@ -175,7 +180,7 @@ def _encode(
     # capped only by a cgroup (sandbox.make_cgroup) — the CPU fallback is capped either way.
     memory = bounds.memory if opts.encoder == "libx264" or own_cgroup_dir() else None
     run_ffmpeg(args, on_line=parser.feed, cancel=cancel, what="the transcode",
-               timeout=bounds.seconds, memory=memory)  # fmt: skip
+               budget=bounds.encode, memory=memory)  # fmt: skip
 
 
 def _thumbnail(

@@ -3,9 +3,11 @@
 const NS = "http://www.w3.org/2000/svg";
 
 function rows(tbody, items, cells, key) {
+  // each cell carries its column's name: a narrow screen shows a stacked table as "name value" lines
+  const names = [...tbody.closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
   tbody.replaceChildren(...items.map((it) => {
     const tr = el("tr", key ? { "data-id": key(it) } : {});
-    for (const c of cells(it)) tr.append(el("td", { text: c == null ? "" : String(c) }));
+    cells(it).forEach((c, i) => tr.append(el("td", { text: c == null ? "" : String(c), "data-label": names[i] || "" })));
     return tr;
   }));
 }

@@ -50,7 +50,8 @@ def run(ctx: JobContext) -> Outcome:
 
     out = ctx.job_dir / "hls"
     result = transcode(
-        src, out, services.settings.media, on_progress=on_progress, cancel=ctx.cancel, speed=_pool_speed(ctx)
+        src, out, services.settings.media, on_progress=on_progress, cancel=ctx.cancel, speed=_pool_speed(ctx),
+        attempt=ctx.attempt.number,
     )
     ctx.check_cancelled()
     src.unlink(missing_ok=True)  # free the disk before the upload copies
