@@ -127,7 +127,7 @@ def soak(backend: str, jobs: int, every: float, outage: float, restarts_on: bool
         dups = sum(max(0, fleet.wins(j) - 1) for j in fleet.jobs)
         recoveries = [
             _recovery(r, nxt, starts, sorted(w for w in wins.values() if w is not None))
-            for r, nxt in zip(restarts, [*restarts[1:], None], strict=True)
+            for r, nxt in zip(restarts, [*restarts[1:], None])  # noqa: B905 (the last has no next)
             if _waiting(r.back, submitted_at, wins)
         ]
         return Result(
