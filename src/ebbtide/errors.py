@@ -52,12 +52,17 @@ class BackendUnavailable(Transient):
     """A queue, catalog or store server did not answer; callers reconnect and retry with backoff.
 
     Each backend module maps its driver's connection errors to this type (never by message text);
-    `part` names which dependency is down ("queue", "catalog", "store") for /health and the logs.
+    `part` names which dependency is down ("queue", "catalog", "store") for /health and the logs;
+    `retry_in`, when the backend knows it, is when its backoff allows the next reconnect, so a
+    caller that retries (`worker.riding.ride_out`) waits exactly that and not a backoff of its own.
     """
 
-    def __init__(self, message: str, hint: str | None = None, part: str = "") -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, part: str = "", retry_in: float | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.part = part
+        self.retry_in = retry_in  # seconds until the backend will try the server again, if known
 
 
 class StorageFull(EbbtideError):

@@ -2,8 +2,12 @@
 
 Backends call `failed(error)` when their driver reports a lost connection and raise what it
 returns (a `BackendUnavailable`); they call `ok()` after a call that worked. While down,
-`may_try()` spaces reconnect attempts (0.5 s doubling to 5 s) so a tight caller loop does not
-hammer a server that is restarting. The log says "down" once per outage, not once per tick.
+`may_try()` spaces reconnect attempts (0.5 s doubling to 2 s) so a tight caller loop does not
+hammer a server that is restarting; the cap is short because a server that restarts is usually
+back within seconds, and every second of backoff after it returned is a second of lost work. The
+error carries `retry_in` (when the next attempt is allowed) so callers that retry line up with
+this schedule instead of stacking a backoff of their own on top. The log says "down" once per
+outage, not once per tick.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from ebbtide.errors import BackendUnavailable
 log = logging.getLogger("ebbtide.outage")
 
 BACKOFF_BASE = 0.5
-BACKOFF_MAX = 5.0
+BACKOFF_MAX = 2.0
 
 
 def reconnect_delay(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
@@ -52,8 +56,11 @@ class Outage:
 
     def unavailable(self) -> BackendUnavailable:
         """The error to raise without trying (during backoff)."""
+        with self._lock:
+            retry_in = max(0.0, self._next_try - self._monotonic()) if self.since is not None else 0.0
         return BackendUnavailable(
-            f"the {self.part} ({self.name}) is unavailable: {self.last_error}", self.hint or None, self.part
+            f"the {self.part} ({self.name}) is unavailable: {self.last_error}", self.hint or None,
+            self.part, retry_in,
         )
 
     def failed(self, error: BaseException) -> BackendUnavailable:

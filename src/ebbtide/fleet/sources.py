@@ -42,7 +42,8 @@ class CatalogQueueSource:
                 reap_silent(self.catalog, self.silent_timeout)  # their jobs go back to queued
                 resend_stranded(self.queue, self.catalog, self.resend_after, now)
             except BackendUnavailable:
-                pass  # logged once by the backend; the observation below reports it
+                self._resent_at = None  # again at the next tick: right after the server returns
+                # (logged once by the backend; the observation below reports it)
             except Exception:
                 log.exception("re-send reconcile failed")
         if self._reconciled_at is None or now - self._reconciled_at >= RECONCILE_EVERY:

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import redis as redis_lib
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from ebbtide.clock import SYSTEM_CLOCK, Clock
 from ebbtide.errors import BackendUnavailable
@@ -41,6 +43,9 @@ from ebbtide.queue.sqlite import DEDUP_WINDOW, POLL_MAX
 
 # the driver's "server gone" errors (BusyLoadingError, while Redis reloads its AOF, is one)
 _DRIVER_DOWN = (redis_lib.ConnectionError, redis_lib.TimeoutError)
+# redis-py retries a failed command 10 times by itself (jittered, up to 1 s apart): a blink is worth
+# two quick retries, a server that is down should reach the outage backoff (outage.py) at once
+_DRIVER_RETRY = Retry(ExponentialBackoff(cap=0.2, base=0.05), 2)
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -160,7 +165,9 @@ class RedisQueue:
         self.name = name
         self.max_receives = max_receives
         self.clock = clock
-        self.r = redis_lib.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        self.r = redis_lib.Redis.from_url(
+            url, socket_connect_timeout=5, health_check_interval=30, retry=_DRIVER_RETRY
+        )
         where = urlparse(url)
         self.outage = Outage(
             "queue", f"redis {where.hostname}:{where.port or 6379}",

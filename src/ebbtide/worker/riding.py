@@ -35,24 +35,39 @@ T = TypeVar("T")
 INTERRUPTIBLE = frozenset({"receive"})
 
 
+RETRY_FLOOR = 0.05  # s: never spin, even when the backend says "try now"
+
+
+def retry_pause(error: BackendUnavailable, failures: int) -> float:
+    """Seconds to wait before calling again after `failures` consecutive outage errors (pure)."""
+    if error.retry_in is not None:
+        return max(RETRY_FLOOR, error.retry_in)
+    return reconnect_delay(failures)
+
+
 def ride_out(
     call: Callable[[], T], what: str, budget: float, stop: threading.Event | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> T:
     """`call()`, retried on BackendUnavailable with backoff until `budget` seconds have passed
-    (or `stop` is set); then the last error is raised."""
+    (or `stop` is set); then the last error is raised.
+
+    The pause is the backend's own (`retry_in`: when its backoff lets it try the server again),
+    so the first call after that instant reconnects; only an error that does not say falls back
+    to `reconnect_delay`. Two backoffs stacked (the backend's and this loop's) used to add up to
+    ~10 s of idle time after the server had returned."""
     deadline = monotonic() + budget
     failures = 0
     while True:
         try:
             return call()
-        except BackendUnavailable:
+        except BackendUnavailable as e:
             failures += 1
             left = deadline - monotonic()
             if left <= 0 or (stop is not None and stop.is_set()):
                 log.error("giving up on %s after %.0fs of outage", what, budget, extra={"call": what})
                 raise
-            pause = min(left, reconnect_delay(failures))
+            pause = min(left, retry_pause(e, failures))
             if stop is not None:
                 stop.wait(pause)
             else:
