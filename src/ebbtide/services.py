@@ -100,6 +100,7 @@ def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK, wait: float =
     In scaler-only mode (`scaler_only`) only the catalog is opened, plus the user's queue read
     only (docs/foreign-pools.md)."""
     from ebbtide.catalog import open_catalog
+    from ebbtide.catalog.sql import SqlCatalog
     from ebbtide.fsperm import private_dir
     from ebbtide.queue import open_queue
     from ebbtide.storage import open_store
@@ -108,23 +109,16 @@ def open_services(settings: Settings, clock: Clock = SYSTEM_CLOCK, wait: float =
     if scaler_only(settings):
         return _open_scaler_only(settings, clock, wait)
     settings = with_secrets(settings)
-    deadline = time.monotonic() + wait
-    failures = 0
-    while True:
-        queue = None
+
+    def _open() -> tuple[Queue, SqlCatalog]:
+        queue = open_queue(settings.queue, clock=clock, accept_foreign=bool(settings.intake.mappings))
         try:
-            queue = open_queue(settings.queue, clock=clock, accept_foreign=bool(settings.intake.mappings))
-            catalog = open_catalog(settings.catalog.url, clock=clock)
-            break
-        except BackendUnavailable as e:
-            if queue is not None:
-                queue.close()
-            failures += 1
-            if time.monotonic() >= deadline:
-                raise
-            if failures == 1:
-                log.warning("waiting for the %s: %s", e.part or "backend", e.message)
-            time.sleep(min(reconnect_delay(failures), max(0.0, deadline - time.monotonic())))
+            return queue, open_catalog(settings.catalog.url, clock=clock)
+        except BaseException:
+            queue.close()
+            raise
+
+    queue, catalog = _retrying(_open, wait)
     if settings.events.webhook_urls:  # every state change this process makes goes to the outbox
         from ebbtide.events.outbox import install
 

@@ -97,6 +97,22 @@ def queue_name(settings: Settings) -> str:
     return f"{settings.aws.stack_name}-{settings.queue.name}"
 
 
+# Every bucket the stack makes: no public access, owner-enforced, encrypted, unversioned.
+PRIVATE_BUCKET: Json = {
+    "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    },
+    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+    "BucketEncryption": {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    },
+    "VersioningConfiguration": {"Status": "Suspended"},
+}
+
+
 def bucket_and_prefix(settings: Settings) -> tuple[str | None, str]:
     """The config's bucket (None: CloudFormation names one) and key prefix."""
     url = urlparse(settings.store.url)
@@ -321,19 +337,7 @@ class _Builder:
     def bucket(self) -> None:
         origins = [self.s.web.public_url.rstrip("/")] if self.s.web.public_url else ["*"]
         props: Json = {
-            "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            },
-            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                ]
-            },
-            "VersioningConfiguration": {"Status": "Suspended"},
+            **PRIVATE_BUCKET,
             "CorsConfiguration": {
                 "CorsRules": [
                     {
@@ -408,19 +412,7 @@ class _Builder:
             "ConfigBucket",
             "AWS::S3::Bucket",
             {
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "VersioningConfiguration": {"Status": "Suspended"},
+                **PRIVATE_BUCKET,
                 "Tags": tags(**{TAG_STACK: self.stack}),
             },
         )

@@ -80,32 +80,26 @@ class LocalProvider:
         return LaunchResult(n, tuple(started))
 
     def retire(self, ids: Sequence[str]) -> list[str]:
-        done = []
-        for wid in ids:
-            pidfile = self.dir / f"{wid}.pid"
-            pid = _alive(pidfile)
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-                    os.kill(pid, signal.SIGCONT)  # a stopped (hung) worker must see it too
-                done.append(wid)
-            pidfile.unlink(missing_ok=True)  # gone from the inventory now; the child is reaped later
-        self._reap_children()
-        return done
+        # SIGCONT: a stopped (hung) worker must see the SIGTERM too
+        return self._signal(ids, signal.SIGTERM, signal.SIGCONT)
 
     def kill(self, ids: Sequence[str]) -> list[str]:
         """Stop hung workers at once (SIGKILL; a stopped process dies too): a worker that stopped
         reporting cannot be trusted to drain, and its attempt is already closed as lost. Its job
         commands and ffmpeg die with it (PR_SET_PDEATHSIG). EC2 and ECS stop instances this way."""
+        return self._signal(ids, signal.SIGKILL)
+
+    def _signal(self, ids: Sequence[str], *signals: signal.Signals) -> list[str]:
         done = []
         for wid in ids:
             pidfile = self.dir / f"{wid}.pid"
             pid = _alive(pidfile)
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                    for sig in signals:
+                        os.kill(pid, sig)
                 done.append(wid)
-            pidfile.unlink(missing_ok=True)
+            pidfile.unlink(missing_ok=True)  # gone from the inventory now; the child is reaped later
         self._reap_children()
         return done
 
