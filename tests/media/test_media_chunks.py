@@ -369,3 +369,21 @@ def test_a_chunk_reads_only_its_part_of_the_source_over_http(clip: ClipFactory, 
         # file's index at the end, a read-ahead piece per seek); a download would be all of it
         assert r < size * (length + 4) / ladder.duration + 1024 * 1024, (c.index, r, size)
         assert r < 0.6 * size
+
+
+def test_a_chunk_encode_past_its_time_budget_is_stopped(clip: ClipFactory, tmp_path: Path) -> None:
+    """Chunks are bounded like an unchunked transcode: past its budget ffmpeg is killed and the
+    overrun judged (stuck or hopeless: OverBudget; still progressing: TooSlow, retried)."""
+    import time
+
+    from ebbtide.media.errors import OverBudget, TooSlow
+    from ebbtide.media.pace import TimeBudget
+
+    source = clip("chunk24", seconds=24, width=640, height=360)
+    ladder = plan_ladder(probe(source), MediaConfig(preset="veryfast", rungs=RUNGS))
+    c = plan_chunks(ladder.duration, ladder.fps, ladder.gop_frames, ladder.segment_seconds, 2, 1.0)[0]
+    budget = TimeBudget(seconds=0.3, largest=0.3, duration=12.0, stall=60.0)
+    t0 = time.monotonic()
+    with pytest.raises((OverBudget, TooSlow)):
+        encode_chunk(str(source), tmp_path / "c", ladder, EncodeOptions(preset="veryfast"), c, budget=budget)
+    assert time.monotonic() - t0 < 30

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ebbtide.catalog.states import JobState
-from ebbtide.worker.handlers.transcode import _pool_speed
+from ebbtide.worker.handlers.transcode import pool_speed
 
 
 def test_budget_speed_comes_from_the_pools_measured_speed_when_slower(make_env: Callable[..., Any]) -> None:
@@ -31,7 +31,7 @@ def test_budget_speed_comes_from_the_pools_measured_speed_when_slower(make_env: 
     assert len(measured) == 3 and all(0 < v <= 0.2 for v in measured), measured
 
     def speed(pool: str | None) -> float:
-        return _pool_speed(SimpleNamespace(services=services, pool=pool))  # type: ignore[arg-type]
+        return pool_speed(SimpleNamespace(services=services, pool=pool))  # type: ignore[arg-type]
 
     assert speed("slow") == sorted(measured)[1]  # the median, below the configured 1.0
     assert speed("fresh") == 2.0  # no history: the configured speed

@@ -28,7 +28,9 @@ from ebbtide.media.errors import FfmpegFailed
 from ebbtide.media.ffmpeg import run_ffmpeg
 from ebbtide.media.hls import playlist_version
 from ebbtide.media.ladder import Ladder
+from ebbtide.media.pace import TimeBudget
 from ebbtide.media.progress import Progress, ProgressParser
+from ebbtide.media.sandbox import own_cgroup_dir
 from ebbtide.media.stitch import (
     Manifest,
     check_joined,
@@ -49,8 +51,13 @@ def encode_chunk(
     chunk: Chunk,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    budget: TimeBudget | None = None,
+    memory: int | None = None,
 ) -> tuple[Manifest, str]:
     """Encode one chunk into outdir/<rung>/; returns its manifest and the encoder that did it.
+
+    `budget` (the chunk's length at the pool's speed, `limits.attempt_budget`) and `memory`
+    (media.limits.max_memory) bound each ffmpeg run as they bound an unchunked transcode.
 
     With `opts.storyboard`, the storyboard frames that fall in the chunk are tiled into its own
     sprite (outdir/storyboard.jpg), which stitch joins with the other chunks' (`join_storyboards`).
@@ -62,9 +69,9 @@ def encode_chunk(
     parser = ProgressParser(max(0.1, length), on_progress or (lambda p: None))
     what = f"{chunk.describe(ladder.duration)} of {Path(src).name if '://' not in src else 'the source'}"
     try:
-        run_ffmpeg(
-            chunk_command(src, outdir, ladder, opts, chunk), on_line=parser.feed, cancel=cancel, what=what
-        )
+        cap = memory if opts.encoder == "libx264" or own_cgroup_dir() else None  # CUDA: cgroup only
+        run_ffmpeg(chunk_command(src, outdir, ladder, opts, chunk), on_line=parser.feed, cancel=cancel,
+                   what=what, budget=budget, memory=cap)  # fmt: skip
         encoder = opts.encoder
     except FfmpegFailed:
         if opts.encoder == "libx264":
@@ -74,9 +81,8 @@ def encode_chunk(
         (outdir / STORYBOARD_FRAMES).mkdir(parents=True)
         cpu = EncodeOptions(preset=opts.preset, scale_flags=opts.scale_flags, progress=opts.progress,
                             storyboard=opts.storyboard)  # fmt: skip
-        run_ffmpeg(
-            chunk_command(src, outdir, ladder, cpu, chunk), on_line=parser.feed, cancel=cancel, what=what
-        )
+        run_ffmpeg(chunk_command(src, outdir, ladder, cpu, chunk), on_line=parser.feed, cancel=cancel,
+                   what=what, budget=budget, memory=memory)  # fmt: skip
         encoder = "libx264"
     names = [r.name for r in ladder.rungs]
     tiles = _tile_storyboard(outdir, cancel)
@@ -112,10 +118,19 @@ def join_storyboards(
     return out.is_file() and out.stat().st_size > 0
 
 
-def encode_audio(src: str, outdir: Path, ladder: Ladder, cancel: threading.Event | None = None) -> Manifest:
+def encode_audio(
+    src: str,
+    outdir: Path,
+    ladder: Ladder,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+    memory: int | None = None,
+) -> Manifest:
+    """The whole file's audio, bounded like any ffmpeg run (`timeout`: the whole file's budget)."""
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
-    run_ffmpeg(audio_command(src, outdir, ladder), cancel=cancel, what="audio of the source")
+    run_ffmpeg(audio_command(src, outdir, ladder), cancel=cancel, what="audio of the source",
+               timeout=timeout, memory=memory)  # fmt: skip
     return read_outputs(outdir, [AUDIO_NAME], -1)
 
 

@@ -50,7 +50,7 @@ def run(ctx: JobContext) -> Outcome:
 
     out = ctx.job_dir / "hls"
     result = transcode(
-        src, out, services.settings.media, on_progress=on_progress, cancel=ctx.cancel, speed=_pool_speed(ctx),
+        src, out, services.settings.media, on_progress=on_progress, cancel=ctx.cancel, speed=pool_speed(ctx),
         attempt=ctx.attempt.number,
     )
     ctx.check_cancelled()
@@ -85,7 +85,7 @@ def run(ctx: JobContext) -> Outcome:
     )
 
 
-def _pool_speed(ctx: JobContext) -> float:
+def pool_speed(ctx: JobContext) -> float:
     """The speed the time budget assumes (media s per wall s): the pool's configured speed (the
     slowest pool's if unknown), or its recently measured speed when slower (`limits.budget_speed`)."""
     from ebbtide.media.limits import budget_speed

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ebbtide.worker import chunking
 from ebbtide.worker.context import JobContext
 from ebbtide.worker.handlers import Outcome
+from ebbtide.worker.handlers.transcode import pool_speed
 from ebbtide.worker.handlers.transcode_chunk import _skip_reason, publish_part
 
 
@@ -17,6 +18,7 @@ def run(ctx: JobContext) -> Outcome:
     from ebbtide.media.command import thumbnail_command
     from ebbtide.media.errors import MediaError
     from ebbtide.media.ffmpeg import run_ffmpeg
+    from ebbtide.media.limits import time_budget
     from ebbtide.media.stitch import Manifest
 
     services, job, p = ctx.services, ctx.job, ctx.payload
@@ -29,7 +31,11 @@ def run(ctx: JobContext) -> Outcome:
     stop = chunking.watch_job(services, job.id, ctx.cancel)
     try:
         if ladder.audio is not None:
-            manifest = encode_audio(source, out, ladder, ctx.cancel)
+            limits = services.settings.media.limits
+            timeout = time_budget(ladder.duration, pool_speed(ctx), limits, ctx.attempt.number)
+            manifest = encode_audio(
+                source, out, ladder, ctx.cancel, timeout=timeout, memory=limits.max_memory
+            )
         else:
             out.mkdir(parents=True, exist_ok=True)
             manifest = Manifest(-1, "", ())

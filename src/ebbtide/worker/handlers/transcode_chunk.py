@@ -16,6 +16,7 @@ from ebbtide.errors import EbbtideError, NotFound
 from ebbtide.worker import chunking
 from ebbtide.worker.context import Cancelled, JobContext
 from ebbtide.worker.handlers import Outcome
+from ebbtide.worker.handlers.transcode import pool_speed
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ def run(ctx: JobContext) -> Outcome:
     from ebbtide.media.chunked import encode_chunk
     from ebbtide.media.chunks import chunk_from_json, ladder_from_json
     from ebbtide.media.command import EncodeOptions, split_threads
+    from ebbtide.media.limits import attempt_budget
     from ebbtide.media.pipeline import Progress, choose_encoder, cpu_count
 
     services, job, p = ctx.services, ctx.job, ctx.payload
@@ -48,7 +50,11 @@ def run(ctx: JobContext) -> Outcome:
     stop = chunking.watch_job(services, job.id, ctx.cancel)
     try:
         source = chunking.source_input(services, str(p["source_key"]))
-        manifest, used = encode_chunk(source, out, ladder, opts, chunk, on_progress, ctx.cancel)
+        length = (chunk.end if chunk.end is not None else ladder.duration) - chunk.start
+        limits = services.settings.media.limits
+        budget = attempt_budget(length, pool_speed(ctx), limits, ctx.attempt.number)
+        manifest, used = encode_chunk(source, out, ladder, opts, chunk, on_progress, ctx.cancel,
+                                      budget=budget, memory=limits.max_memory)  # fmt: skip
     except EbbtideError as e:  # the media's error names the chunk; the type (and its retry rule) stays
         e.message = f"{chunk.describe(ladder.duration)}: {e.message}"
         e.args = (e.message,)
