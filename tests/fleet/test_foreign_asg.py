@@ -5,13 +5,10 @@ busy instance from scale-in while the policy wants zero, and retires it once its
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from aws_env import asg, client, network, pool, settings_for, suffix
 from foreign_env import NodeWorker, producer
 
@@ -27,16 +24,6 @@ from ebbtide.fleet.policies import policy_for
 from ebbtide.fleet.providers import provider_for
 from ebbtide.fleet.sources import CatalogFleetState, DepthQueueSource
 from ebbtide.queue.bullmq import BullMQDepth
-
-
-@pytest.fixture()
-def queue_name(redis_url: str) -> Iterator[str]:
-    name = f"videoProcessingQueue{uuid.uuid4().hex[:8]}"
-    yield name
-    r = redis.Redis.from_url(redis_url)
-    for key in r.scan_iter(match=f"bull:{name}:*"):
-        r.delete(key)
-    r.close()
 
 
 @pytest.mark.slow

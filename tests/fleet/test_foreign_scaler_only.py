@@ -4,12 +4,8 @@ user's queue (real BullMQ 6 on the real Redis) and launch into moto EC2 (server 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import redis
 import yaml
 from aws_env import REGION, network, suffix
 from foreign_env import producer
@@ -18,16 +14,6 @@ from typer.testing import CliRunner
 from ebbtide.cli.main import app
 from ebbtide.errors import ConfigError
 from ebbtide.media.samples import generate_clip
-
-
-@pytest.fixture()
-def queue_name(redis_url: str) -> Iterator[str]:
-    name = f"videoProcessingQueue{uuid.uuid4().hex[:8]}"
-    yield name
-    r = redis.Redis.from_url(redis_url)
-    for key in r.scan_iter(match=f"bull:{name}:*"):
-        r.delete(key)
-    r.close()
 
 
 def test_scaler_only_cli(moto_endpoint: str, redis_url: str, queue_name: str, tmp_path: Path) -> None:

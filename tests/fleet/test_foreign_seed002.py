@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import base64
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from aws_env import MOTO_AMI, REGION, client, suffix
 from foreign_env import NodeWorker, producer
 
@@ -51,16 +48,6 @@ JOBS = 20
 GATED = 2  # the last jobs, held until the policy asks for zero (> the primary's concurrency of 1)
 BOOT = 1.5  # seconds from an instance's launch to its worker starting
 PRIMARY = "i-0primary"  # the always-on t3.large: its own worker, a static foreign pool
-
-
-@pytest.fixture()
-def queue_name(redis_url: str) -> Iterator[str]:
-    name = f"videoProcessingQueue{uuid.uuid4().hex[:8]}"
-    yield name
-    r = redis.Redis.from_url(redis_url)
-    for key in r.scan_iter(match=f"bull:{name}:*"):
-        r.delete(key)
-    r.close()
 
 
 def _template(endpoint: str) -> str:

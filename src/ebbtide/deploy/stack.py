@@ -113,6 +113,18 @@ PRIVATE_BUCKET: Json = {
 }
 
 
+def tls_only(bucket: str) -> Json:
+    """Deny any request to the bucket (logical id) that is not over TLS."""
+    return {
+        "Sid": "TlsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [att(bucket, "Arn"), sub(f"${{{bucket}.Arn}}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def bucket_and_prefix(settings: Settings) -> tuple[str | None, str]:
     """The config's bucket (None: CloudFormation names one) and key prefix."""
     url = urlparse(settings.store.url)
@@ -369,18 +381,7 @@ class _Builder:
             "AWS::S3::BucketPolicy",
             {
                 "Bucket": ref("MediaBucket"),
-                "PolicyDocument": iam.document(
-                    [
-                        {
-                            "Sid": "TlsOnly",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [att("MediaBucket", "Arn"), sub("${MediaBucket.Arn}/*")],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ]
-                ),
+                "PolicyDocument": iam.document([tls_only("MediaBucket")]),
             },
         )
         self.output("BucketName", ref("MediaBucket"), "media bucket")
@@ -427,18 +428,7 @@ class _Builder:
             "AWS::S3::BucketPolicy",
             {
                 "Bucket": ref("ConfigBucket"),
-                "PolicyDocument": iam.document(
-                    [
-                        {
-                            "Sid": "TlsOnly",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [att("ConfigBucket", "Arn"), sub("${ConfigBucket.Arn}/*")],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ]
-                ),
+                "PolicyDocument": iam.document([tls_only("ConfigBucket")]),
             },
         )
         self.output("ConfigBucketName", ref("ConfigBucket"), "bucket of the config the controller reads")
